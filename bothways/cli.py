@@ -1,0 +1,173 @@
+"""The `bothways` command: `bothways dev` runs the whole backend locally; `bothways migrate` migrates."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import importlib
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from types import FrameType
+
+import asyncpg
+import httpx
+
+from bothways import devstack
+from bothways.db import migrate_database
+from bothways.web import ServiceSpec
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bothways", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    dev = commands.add_parser("dev", help="run the broker, the database and the four services locally")
+    dev.add_argument("--broker-port", type=int, default=9092)
+    dev.add_argument("--database", default="bothways", help="database created on the server for the stack")
+    commands.add_parser("migrate", help="apply every service's migrations to DATABASE_URL")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "dev":
+            return run_dev(broker_port=args.broker_port, database=args.database)
+        return asyncio.run(migrate_all(os.environ["DATABASE_URL"]))
+    except devstack.StackError as exc:
+        print(f"bothways: {exc}", file=sys.stderr)
+        return 2
+    except KeyError as exc:
+        print(f"bothways: the environment variable {exc.args[0]} is required", file=sys.stderr)
+        return 2
+
+
+def service_spec(name: str) -> ServiceSpec:
+    spec: ServiceSpec = importlib.import_module(f"services.{name}.app").SPEC
+    return spec
+
+
+async def migrate_all(database_url: str) -> int:
+    for name in devstack.SERVICES:
+        applied = await migrate_database(database_url, schema=name, migrations=service_spec(name).migrations)
+        print(f"{name}: {len(applied)} migration(s) applied")
+    return 0
+
+
+async def ensure_database(server_url: str, database: str) -> str:
+    """Create the stack's database on the server if it is missing; returns its URL."""
+    conn = await asyncpg.connect(server_url)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
+            await conn.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await conn.close()
+    return devstack.with_database(server_url, database)
+
+
+def dev_secrets(state_dir: Path) -> dict[str, str]:
+    """Random local secrets, made once and kept under .bothways/ so curl examples keep working."""
+    path = state_dir / "dev-secrets.json"
+    if path.exists():
+        stored: dict[str, str] = json.loads(path.read_text())
+        return stored
+    made = {
+        "api_key": secrets.token_urlsafe(24),
+        "generic_webhook_secret": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+    }
+    path.write_text(json.dumps(made, indent=2))
+    path.chmod(0o600)
+    return made
+
+
+def run_dev(*, broker_port: int, database: str) -> int:
+    state = devstack.STATE_DIR
+    (state / "logs").mkdir(parents=True, exist_ok=True)
+    for name, port in devstack.SERVICES.items():
+        if devstack.port_in_use(port):
+            raise devstack.StackError(f"port {port} for the {name} service is taken; stop what uses it first")
+    keys = dev_secrets(state)
+    stopping = False
+
+    def request_stop(signum: int, _: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    with ExitStack() as stack:
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or stack.enter_context(
+            devstack.tansu_broker(broker_port, log_path=state / "logs" / "broker.log")
+        )
+        server_url = stack.enter_context(devstack.postgres(os.environ.get("DATABASE_URL")))
+        database_url = asyncio.run(ensure_database(server_url, database))
+        asyncio.run(migrate_all(database_url))
+        env = {
+            "BOTHWAYS_DATABASE_URL": database_url,
+            "BOTHWAYS_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            # Tansu has no idempotent producer; against Apache Kafka leave this on.
+            "BOTHWAYS_KAFKA_IDEMPOTENT_PRODUCER": "false"
+            if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ
+            else "true",
+            "BOTHWAYS_API_KEYS": json.dumps({keys["api_key"]: ["read", "admin"]}),
+            "BOTHWAYS_GENERIC_WEBHOOK_SECRETS": json.dumps([keys["generic_webhook_secret"]]),
+        }
+        processes = [
+            devstack.start_service(name, port=port, env=env, log_path=state / "logs" / f"{name}.log")
+            for name, port in devstack.SERVICES.items()
+        ]
+        stack.callback(lambda: [devstack.stop_process(p.process) for p in reversed(processes)])
+        wait_until_ready(processes)
+        print_welcome(processes, bootstrap=bootstrap, database_url=database_url, keys=keys)
+        while not stopping:
+            for service in processes:
+                if service.process.poll() is not None:
+                    print(
+                        f"bothways: the {service.name} service exited with code {service.process.returncode}; "
+                        f"see .bothways/logs/{service.name}.log. Stopping the stack.",
+                        file=sys.stderr,
+                    )
+                    return 1
+            time.sleep(0.2)
+        print("bothways: stopping ...")
+    print("bothways: stopped")
+    return 0
+
+
+def wait_until_ready(processes: Sequence[devstack.ServiceProcess], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    for service in processes:
+        while True:
+            if service.process.poll() is not None:
+                raise devstack.StackError(
+                    f"the {service.name} service exited at start; see .bothways/logs/{service.name}.log"
+                )
+            try:
+                if httpx.get(f"{service.url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise devstack.StackError(f"the {service.name} service is not ready after {timeout:.0f} s")
+            time.sleep(0.2)
+
+
+def print_welcome(
+    processes: Sequence[devstack.ServiceProcess], *, bootstrap: str, database_url: str, keys: dict[str, str]
+) -> None:
+    print("\nBothways is running.\n")
+    for service in processes:
+        print(f"  {service.name:<10} {service.url}   docs {service.url}/docs   metrics {service.url}/metrics")
+    print(f"\n  broker     {bootstrap}\n  database   {devstack.redact(database_url)}")
+    print("  logs       .bothways/logs/")
+    print(f"\n  API key (read, admin):   {keys['api_key']}")
+    print(f"  generic webhook secret:  {keys['generic_webhook_secret']}")
+    print('\n  Post a signed ticket: see "Try it" in README.md')
+    print("\nCtrl-C stops everything.\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""Event types shared by every service, and the CloudEvents envelope they travel in.
+
+Kafka binary content mode (CloudEvents Kafka protocol binding): the record value is
+the JSON `data`, the attributes are `ce_*` headers, the record key is the aggregate id.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/json"
+# Fixed namespace so that the same input always yields the same event id, in every process.
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c1d52-3c36-4d8a-9a52-6d1f2b9e0b7e")
+
+
+class Topic(StrEnum):
+    """The versioned topics; a breaking payload change is a new topic, never an edit."""
+
+    TICKETS = "bothways.tickets.v1"
+    OUTAGES = "bothways.outages.v1"
+    SLA = "bothways.sla.v1"
+    AVAILABILITY = "bothways.availability.v1"
+    SURVEYS = "bothways.surveys.v1"
+    DEADLETTER = "bothways.deadletter.v1"
+
+
+class UndecodableRecord(ValueError):
+    """A Kafka record that is not a Bothways event: it goes to the dead-letter topic."""
+
+
+class Event(BaseModel):
+    """Base of every event payload. Unknown fields are kept for forward compatibility."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: ClassVar[str]
+    topic: ClassVar[Topic]
+
+    def key(self) -> str:
+        """The aggregate id: the Kafka record key, so one aggregate's events stay ordered."""
+        raise NotImplementedError
+
+    def occurred(self) -> datetime:
+        """When the fact happened (the CloudEvents `time`)."""
+        raise NotImplementedError
+
+
+class TicketKind(StrEnum):
+    INCIDENT = "incident"
+    REQUEST = "request"
+    PROBLEM = "problem"
+    CHANGE = "change"
+
+
+class StatusCategory(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    CANCELED = "canceled"
+
+
+class Priority(StrEnum):
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+    P4 = "P4"
+    P5 = "P5"
+
+
+class TicketChange(StrEnum):
+    """What caused a snapshot. Consumers must tolerate values added later (kept as str)."""
+
+    CREATED = "created"
+    STATUS_CHANGED = "status_changed"
+    COMMENTED_PUBLIC_AGENT = "commented_public_agent"
+    COMMENTED_PRIVATE_AGENT = "commented_private_agent"
+    COMMENTED_REQUESTER = "commented_requester"
+    PRIORITY_CHANGED = "priority_changed"
+    ASSIGNED = "assigned"
+    UPDATED = "updated"
+    IMPORTED = "imported"
+
+
+class Person(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str | None = None
+    email: str | None = None
+    name: str | None = None
+
+
+class TicketChanged(Event):
+    """The full state of a ticket as of `occurred_at`: a snapshot, not a diff."""
+
+    type: ClassVar[str] = "io.bothways.ticket.changed"
+    topic: ClassVar[Topic] = Topic.TICKETS
+
+    ticket_key: str = Field(min_length=3, max_length=300, pattern=r"^[a-z0-9_-]+:.+$")
+    source: str = Field(min_length=1, max_length=50)
+    external_id: str = Field(min_length=1, max_length=250)
+    occurred_at: AwareDatetime
+    change: TicketChange | str = TicketChange.UPDATED
+    kind: TicketKind = TicketKind.INCIDENT
+    title: str | None = Field(default=None, max_length=2000)
+    status: str = Field(min_length=1, max_length=100)
+    status_category: StatusCategory
+    priority: Priority | None = None
+    raw_priority: str | None = Field(default=None, max_length=100)
+    business_service: str | None = Field(default=None, max_length=200)
+    assignment_group: str | None = Field(default=None, max_length=200)
+    assignee: str | None = Field(default=None, max_length=200)
+    requester: Person | None = None
+    organization: str | None = Field(default=None, max_length=200)
+    created_at: AwareDatetime
+    updated_at: AwareDatetime | None = None
+    resolved_at: AwareDatetime | None = None
+    closed_at: AwareDatetime | None = None
+    first_public_agent_response_at: AwareDatetime | None = None
+    reopen_count: int = Field(default=0, ge=0)
+    custom: dict[str, Any] = Field(default_factory=dict)
+
+    def key(self) -> str:
+        return self.ticket_key
+
+    def occurred(self) -> datetime:
+        return self.occurred_at
+
+
+def ticket_key(source: str, external_id: str) -> str:
+    """The aggregate id of a ticket: `<source>:<external id>`, e.g. `jira:SUP-42`."""
+    return f"{source}:{external_id}"
+
+
+EVENT_TYPES: dict[str, type[Event]] = {TicketChanged.type: TicketChanged}
+
+
+def register(event_type: type[Event]) -> type[Event]:
+    """Make an event type decodable from Kafka; used as a class decorator by later types."""
+    EVENT_TYPES[event_type.type] = event_type
+    return event_type
+
+
+def deterministic_id(*parts: str) -> str:
+    """An event id derived from its input, so a redelivered input yields the same id."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, "\x1f".join(parts)))
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A CloudEvent: the attributes and the typed payload."""
+
+    id: str
+    source: str
+    data: Event
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def type(self) -> str:
+        return self.data.type
+
+    @property
+    def subject(self) -> str:
+        return self.data.key()
+
+    @property
+    def topic(self) -> Topic:
+        return self.data.topic
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """The CloudEvents attributes as Kafka headers (binary content mode)."""
+        return [
+            ("ce_specversion", SPEC_VERSION.encode()),
+            ("ce_id", self.id.encode()),
+            ("ce_source", self.source.encode()),
+            ("ce_type", self.type.encode()),
+            ("ce_time", self.time.isoformat().encode()),
+            ("ce_subject", self.subject.encode()),
+            ("content-type", CONTENT_TYPE.encode()),
+        ]
+
+    def key_bytes(self) -> bytes:
+        return self.subject.encode()
+
+    def value_bytes(self) -> bytes:
+        return self.data.model_dump_json(exclude_none=False).encode()
+
+
+def envelope_for(event: Event, *, event_id: str, source: str) -> Envelope:
+    """Wrap an event, its CloudEvents `time` being when the fact happened."""
+    return Envelope(id=event_id, source=source, data=event, time=event.occurred())
+
+
+def decode_record(
+    headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], value: bytes | None
+) -> Envelope:
+    """Parse a Kafka record into an envelope, or raise UndecodableRecord saying why."""
+    attrs = {name: raw.decode("utf-8", "replace") for name, raw in headers or ()}
+    missing = [h for h in ("ce_specversion", "ce_id", "ce_source", "ce_type") if h not in attrs]
+    if missing:
+        raise UndecodableRecord(f"missing CloudEvents header(s): {', '.join(missing)}")
+    if attrs["ce_specversion"] != SPEC_VERSION:
+        raise UndecodableRecord(f"unsupported ce_specversion {attrs['ce_specversion']!r}")
+    event_type = EVENT_TYPES.get(attrs["ce_type"])
+    if event_type is None:
+        raise UndecodableRecord(f"unknown ce_type {attrs['ce_type']!r}")
+    if value is None:
+        raise UndecodableRecord("record has no value")
+    try:
+        payload = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UndecodableRecord(f"value is not JSON: {exc}") from exc
+    try:
+        data = event_type.model_validate(payload)
+    except ValidationError as exc:
+        raise UndecodableRecord(f"invalid {attrs['ce_type']}: {describe_validation_error(exc)}") from exc
+    time = _parse_time(attrs.get("ce_time")) or data.occurred()
+    return Envelope(id=attrs["ce_id"], source=attrs["ce_source"], data=data, time=time)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """A one-line summary naming each failing field, for dead-letter headers and 4xx bodies."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
+    )
+
+
+def _parse_time(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None

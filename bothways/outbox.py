@@ -1,0 +1,164 @@
+"""Transactional outbox: events are written with their cause, and a relay publishes them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from bothways.db import UNAVAILABLE_ERRORS, Connection, Pool, check_schema_name
+from bothways.events import Envelope, Topic
+from bothways.metrics import OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
+
+log = logging.getLogger(__name__)
+
+INSERT_OUTBOX = """
+INSERT INTO outbox (event_id, topic, key, value, headers)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::jsonb[])
+"""
+CLAIM_BATCH = """
+SELECT id, topic, key, value, headers FROM outbox
+WHERE sent_at IS NULL ORDER BY id LIMIT $1
+FOR UPDATE SKIP LOCKED
+"""
+MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
+PURGE_SENT = "DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => $1)"
+
+
+def channel(schema: str) -> str:
+    """The LISTEN/NOTIFY channel that wakes the relay of one schema."""
+    return f"{check_schema_name(schema)}_outbox"
+
+
+async def enqueue(conn: Connection, envelopes: Sequence[Envelope]) -> None:
+    """Add events to the outbox inside the caller's transaction; they leave only if it commits."""
+    if not envelopes:
+        return
+    await conn.execute(
+        INSERT_OUTBOX,
+        [e.id for e in envelopes],
+        [e.topic.value for e in envelopes],
+        [e.key_bytes() for e in envelopes],
+        [e.value_bytes() for e in envelopes],
+        [json.dumps([[name, value.decode()] for name, value in e.headers()]) for e in envelopes],
+    )
+    # NOTIFY is delivered at commit, so the relay never wakes for rows it cannot see yet.
+    await conn.execute("SELECT pg_notify(current_schema() || '_outbox', '')")
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows to Kafka in id order, then marks them sent.
+
+    Several replicas may run: a transaction-scoped advisory lock lets one relay publish at a
+    time, which keeps the per-key order that SKIP LOCKED alone would give up between batches.
+    """
+
+    def __init__(
+        self,
+        *,
+        pool: Pool,
+        dsn: str,
+        producer: AIOKafkaProducer,
+        schema: str,
+        topic_name: Callable[[Topic], str],
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+        retention_seconds: float = 86_400.0,
+    ) -> None:
+        self.pool = pool
+        self.dsn = dsn
+        self.producer = producer
+        self.schema = check_schema_name(schema)
+        self.topic_name = topic_name
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.retention_seconds = retention_seconds
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_purge = 0.0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._close_listener()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        backoff = 0.0
+        while True:
+            try:
+                await self._ensure_listener()
+                published = await self.publish_batch()
+                await self._purge_sent_now_and_then()
+                backoff = 0.0
+                if published == self.batch_size:
+                    continue  # more is waiting: do not sleep
+            except (KafkaError, *UNAVAILABLE_ERRORS, TimeoutError) as exc:
+                OUTBOX_PUBLISH_FAILURES.inc()
+                backoff = min(max(backoff * 2, 0.5), 30.0)
+                log.warning("outbox relay cannot publish; retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(backoff)
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def publish_batch(self) -> int:
+        """Publish the oldest unsent rows; returns how many were published (0 if another relay holds the lock)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            lock_key = f"bothways.outbox.{self.schema}"
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", lock_key):
+                return 0
+            rows = await conn.fetch(CLAIM_BATCH, self.batch_size)
+            if not rows:
+                return 0
+            sends = [
+                await self.producer.send(
+                    self.topic_name(Topic(row["topic"])),
+                    value=row["value"],
+                    key=row["key"],
+                    headers=[(name, value.encode()) for name, value in json.loads(row["headers"])],
+                )
+                for row in rows
+            ]
+            # All acknowledged before any is marked sent; a crash in between republishes, and
+            # consumers drop the duplicates by event id.
+            await asyncio.gather(*sends)
+            await conn.execute(MARK_SENT, [row["id"] for row in rows])
+        for row in rows:
+            OUTBOX_PUBLISHED.labels(row["topic"]).inc()
+        return len(rows)
+
+    async def _purge_sent_now_and_then(self) -> None:
+        if time.monotonic() - self._last_purge < 60:
+            return
+        self._last_purge = time.monotonic()
+        await self.pool.execute(PURGE_SENT, self.retention_seconds)
+
+    async def _ensure_listener(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        conn = await asyncpg.connect(self.dsn)
+        await conn.add_listener(channel(self.schema), lambda *_: self._wake.set())
+        self._listener = conn
+
+    async def _close_listener(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            with contextlib.suppress(*UNAVAILABLE_ERRORS):
+                await self._listener.close(timeout=2)
+        self._listener = None

@@ -1,0 +1,352 @@
+"""The FastAPI app factory every service uses: lifespan, health, metrics, errors, auth, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bothways import db, kafka, metrics
+from bothways.errors import BodyTooLarge, DomainError, Forbidden, Unauthenticated
+from bothways.events import Topic
+from bothways.logs import configure_logging
+from bothways.outbox import OutboxRelay
+from bothways.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What the lifespan opened; routes reach it through dependencies, never through globals."""
+
+    settings: ServiceSettings
+    pool: db.Pool
+    producer: AIOKafkaProducer
+    relay: OutboxRelay | None = None
+    consumer: kafka.ConsumerRunner | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+# Service-specific parts of the lifespan (e.g. the SLA scheduler): opened after the core, closed before it.
+LifespanPart = Callable[[AsyncExitStack, Runtime], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """Everything that makes one service different from the others."""
+
+    name: str
+    version: str
+    routers: Sequence[APIRouter]
+    migrations: Sequence[db.Migration]
+    consumes: Sequence[Topic] = ()
+    produces: Sequence[Topic] = ()
+    handlers: kafka.Handlers = field(default_factory=dict)
+    refreshers: Sequence[metrics.Refresher] = ()
+    parts: Sequence[LifespanPart] = ()
+
+
+def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
+    """Build a service's app: the core lifespan, the common endpoints, then the service's routers."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, service=spec.name)
+        async with AsyncExitStack() as stack:
+            app.state.runtime = await open_runtime(stack, spec, settings)
+            log.info("service started", extra={"url": f"http://{settings.host}:{settings.port}"})
+            yield
+        log.info("service stopped")
+
+    app = FastAPI(title=f"Bothways {spec.name}", version=spec.version, lifespan=lifespan)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics)
+    install_error_handlers(app)
+    app.include_router(health_router(spec))
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+async def open_runtime(stack: AsyncExitStack, spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
+    """Open pool, migrations, topics, producer, relay, consumer and parts; the stack closes them in reverse."""
+    await db.migrate_database(settings.database_url, schema=spec.name, migrations=spec.migrations)
+    pool = await db.create_pool(
+        settings.database_url,
+        schema=spec.name,
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+    )
+    stack.push_async_callback(pool.close)
+    topics = {*spec.consumes, *spec.produces, Topic.DEADLETTER}
+    await kafka.ensure_topics(
+        settings.kafka_bootstrap_servers,
+        [settings.topic(t) for t in topics],
+        partitions=settings.kafka_topic_partitions,
+    )
+    producer = kafka.create_producer(settings)
+    await producer.start()
+    stack.push_async_callback(producer.stop)
+    runtime = Runtime(settings=settings, pool=pool, producer=producer)
+    if spec.produces:
+        runtime.relay = OutboxRelay(
+            pool=pool,
+            dsn=settings.database_url,
+            producer=producer,
+            schema=spec.name,
+            topic_name=settings.topic,
+            batch_size=settings.outbox_batch_size,
+            poll_seconds=settings.outbox_poll_seconds,
+        )
+        await runtime.relay.start()
+        stack.push_async_callback(runtime.relay.stop)
+    if spec.consumes:
+        runtime.consumer = kafka.ConsumerRunner(
+            settings=settings,
+            service=spec.name,
+            topics=spec.consumes,
+            pool=pool,
+            handlers=spec.handlers,
+            dead_letters=producer,
+        )
+        await runtime.consumer.start()
+        stack.push_async_callback(runtime.consumer.stop)
+    for part in spec.parts:
+        await part(stack, runtime)
+    return runtime
+
+
+# --- dependencies -----------------------------------------------------------------------------------
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_connection(runtime: RuntimeDep) -> AsyncIterator[db.Connection]:
+    async with runtime.pool.acquire() as conn:
+        yield conn
+
+
+Conn = Annotated[db.Connection, Depends(get_connection)]
+
+
+def require_scope(scope: str) -> Callable[[Request, Runtime], None]:
+    """A dependency that admits a request whose bearer API key carries `scope` (admin implies read)."""
+
+    def check(request: Request, runtime: RuntimeDep) -> None:
+        header = request.headers.get("authorization", "")
+        kind, _, presented = header.partition(" ")
+        if kind.lower() != "bearer" or not presented:
+            raise Unauthenticated("missing API key: send 'Authorization: Bearer <key>'")
+        scopes = scopes_of(presented.strip(), runtime.settings)
+        if scopes is None:
+            raise Unauthenticated("unknown API key")
+        if scope not in scopes and "admin" not in scopes:
+            raise Forbidden(f"this API key lacks the {scope!r} scope")
+
+    return check
+
+
+def scopes_of(presented: str, settings: ServiceSettings) -> frozenset[str] | None:
+    """The scopes of a presented key, comparing against every key in constant time."""
+    found = None
+    for key, scopes in settings.api_keys.items():
+        if hmac.compare_digest(key.get_secret_value().encode(), presented.encode()):
+            found = scopes
+    return found
+
+
+ReadScope = Depends(require_scope("read"))
+AdminScope = Depends(require_scope("admin"))
+
+
+# --- health and metrics -------------------------------------------------------------------------------
+
+
+def health_router(spec: ServiceSpec) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is alive (liveness probe)."""
+        return {"status": "ok", "service": spec.name}
+
+    @router.get("/readyz")
+    async def readyz(runtime: RuntimeDep) -> JSONResponse:
+        """The database and the broker are reachable (readiness probe)."""
+        checks = {
+            "database": await _probe(runtime.pool.fetchval("SELECT 1")),
+            "broker": await _probe(runtime.producer.client.fetch_all_metadata()),
+        }
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ready else "unavailable", **checks}, 200 if ready else 503)
+
+    @router.get("/metrics", dependencies=[ReadScope], response_class=Response)
+    async def read_metrics(runtime: RuntimeDep) -> Response:
+        """Prometheus metrics; business figures are read from PostgreSQL at scrape time."""
+        await metrics.refresh_all(runtime.pool, [metrics.refresh_outbox_backlog, *spec.refreshers])
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+async def _probe(check: Awaitable[object], timeout: float = 2.0) -> str:
+    try:
+        await asyncio.wait_for(check, timeout)
+    except Exception as exc:
+        return f"unavailable: {type(exc).__name__}"
+    return "ok"
+
+
+# --- errors -------------------------------------------------------------------------------------------
+
+
+def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
+    return {"error": code, "message": message, **extra}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error once: domain errors to their 4xx, validation to 422 naming fields, outages to 503."""
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        extra = {"field": exc.field} if exc.field else {}
+        return JSONResponse(error_body(exc.code, exc.message, **extra), exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in exc.errors()
+        ]
+        message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        return JSONResponse(error_body("validation_failed", message, fields=fields), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+
+    for unavailable in db.UNAVAILABLE_ERRORS:
+
+        @app.exception_handler(unavailable)
+        async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+            log.warning("database unavailable", extra={"error": repr(exc)})
+            body = error_body("unavailable", "the database is unavailable; retry later")
+            return JSONResponse(body, 503, headers={"Retry-After": "5"})
+
+
+# --- middleware ---------------------------------------------------------------------------------------
+
+
+class BodyLimit:
+    """Refuse bodies over the limit: at once from Content-Length, or while streaming a chunked body."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _send_json(send, 413, error_body("body_too_large", self._message()))
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise BodyTooLarge(self._message())
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _message(self) -> str:
+        return f"request body exceeds the limit of {self.max_bytes} bytes"
+
+
+class RequestMetrics:
+    """Time every request under its route template (never the raw path: it may hold ids or tokens)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP = metrics.HTTP_REQUEST_DURATION
+            HTTP.labels(scope["method"], route, str(status)).observe(time.perf_counter() - started)
+            if status >= 500:
+                log.error("request failed", extra={"route": route, "status": status})
+
+
+async def _send_json(send: Send, status: int, body: dict[str, object]) -> None:
+    import json
+
+    payload = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def serve(spec: ServiceSpec, settings: ServiceSettings) -> None:
+    """Run one service under uvicorn; SIGTERM drains the lifespan (consumer, relay, producer, pool)."""
+    import uvicorn
+
+    uvicorn.run(
+        create_app(spec, settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,  # raw paths can carry survey tokens; RequestMetrics records route templates
+        timeout_graceful_shutdown=10,
+    )
+
+
+def lazy_app(spec: ServiceSpec, settings_type: type[ServiceSettings]) -> Callable[[str], FastAPI]:
+    """A module `__getattr__` serving `app`, so `uvicorn services.<name>.app:app` works and importing
+    the module reads no settings and opens nothing."""
+
+    def module_getattr(name: str) -> FastAPI:
+        if name == "app":
+            return create_app(spec, settings_type())  # type: ignore[call-arg]
+        raise AttributeError(name)
+
+    return module_getattr

@@ -1,0 +1,11 @@
+"""The sla service's settings (BOTHWAYS_* environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from bothways.settings import ServiceSettings
+
+
+class SlaSettings(ServiceSettings):
+    port: int = Field(default=8002, ge=1, le=65535)
