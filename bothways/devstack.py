@@ -79,14 +79,19 @@ def broker_binary() -> str:
 
 
 @contextlib.contextmanager
-def tansu_broker(port: int, *, log_path: Path | None = None) -> Iterator[str]:
-    """Run a memory-only Tansu broker on 127.0.0.1:port for the duration of the block."""
+def tansu_broker(
+    port: int, *, log_path: Path | None = None, advertised_port: int | None = None
+) -> Iterator[str]:
+    """Run a memory-only Tansu broker on 127.0.0.1:port for the duration of the block.
+
+    `advertised_port` makes clients come back through another address (a proxy, in the tests)."""
     if port_in_use(port):
         raise StackError(f"port {port} is taken; stop what uses it or set KAFKA_BOOTSTRAP_SERVERS")
     address = f"tcp://127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [broker_binary(), "broker", "--listener-url", address, "--advertised-listener-url", address],
+        [broker_binary(), "broker", "--listener-url", address, "--advertised-listener-url", advertised],
         stdout=log,
         stderr=log,
         start_new_session=True,  # a Ctrl-C in the terminal reaches us, and we stop it in order

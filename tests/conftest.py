@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 from typing import Any
 
 import asyncpg
@@ -20,7 +21,7 @@ from bothways.cli import migrate_all, service_spec
 from bothways.settings import ServiceSettings
 from bothways.web import create_app
 
-from tests.support import API_KEY, GENERIC_SECRET, READ_KEY
+from tests.support import API_KEY, GENERIC_SECRET, READ_KEY, TcpProxy
 
 ARTIFACTS = Path(__file__).parent.parent / ".bothways" / "test-artifacts"
 
@@ -34,6 +35,28 @@ def kafka_bootstrap() -> Iterator[str]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with devstack.tansu_broker(devstack.free_port(), log_path=ARTIFACTS / "broker.log") as bootstrap:
         yield bootstrap
+
+
+@pytest.fixture
+async def cuttable_broker() -> AsyncIterator[tuple[str, TcpProxy]]:
+    """A broker of this test's own, reached only through a proxy the test can cut and restore."""
+    proxy_port = devstack.free_port()
+    with devstack.tansu_broker(devstack.free_port(), advertised_port=proxy_port) as direct:
+        proxy = await TcpProxy(int(direct.rsplit(":", 1)[1]), port=proxy_port).start()
+        yield f"127.0.0.1:{proxy.port}", proxy
+        await proxy.cut()
+
+
+@pytest.fixture
+async def cuttable_database(database_url: str) -> AsyncIterator[tuple[str, TcpProxy]]:
+    """This test's database, reached through a proxy the test can cut and restore."""
+    parts = urlsplit(database_url)
+    proxy = await TcpProxy(parts.port or 5432, target_host=parts.hostname or "127.0.0.1").start()
+    via_proxy = urlunsplit(
+        (parts.scheme, f"{parts.username or 'postgres'}@127.0.0.1:{proxy.port}", parts.path, "", "")
+    )
+    yield via_proxy, proxy
+    await proxy.cut()
 
 
 @pytest.fixture(scope="session")
