@@ -30,12 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     dev = commands.add_parser("dev", help="run the broker, the database and the four services locally")
     dev.add_argument("--broker-port", type=int, default=9092)
+    dev.add_argument("--first-port", type=int, default=8001, help="ingest's port; sla, survey, reporting follow")
     dev.add_argument("--database", default="bothways", help="database created on the server for the stack")
     commands.add_parser("migrate", help="apply every service's migrations to DATABASE_URL")
     args = parser.parse_args(argv)
     try:
         if args.command == "dev":
-            return run_dev(broker_port=args.broker_port, database=args.database)
+            return run_dev(broker_port=args.broker_port, first_port=args.first_port, database=args.database)
         return asyncio.run(migrate_all(os.environ["DATABASE_URL"]))
     except devstack.StackError as exc:
         print(f"bothways: {exc}", file=sys.stderr)
@@ -83,10 +84,11 @@ def dev_secrets(state_dir: Path) -> dict[str, str]:
     return made
 
 
-def run_dev(*, broker_port: int, database: str) -> int:
+def run_dev(*, broker_port: int, first_port: int, database: str) -> int:
     state = devstack.STATE_DIR
     (state / "logs").mkdir(parents=True, exist_ok=True)
-    for name, port in devstack.SERVICES.items():
+    ports = {name: first_port + offset for offset, name in enumerate(devstack.SERVICES)}
+    for name, port in ports.items():
         if devstack.port_in_use(port):
             raise devstack.StackError(f"port {port} for the {name} service is taken; stop what uses it first")
     keys = dev_secrets(state)
@@ -117,7 +119,7 @@ def run_dev(*, broker_port: int, database: str) -> int:
         }
         processes = [
             devstack.start_service(name, port=port, env=env, log_path=state / "logs" / f"{name}.log")
-            for name, port in devstack.SERVICES.items()
+            for name, port in ports.items()
         ]
         stack.callback(lambda: [devstack.stop_process(p.process) for p in reversed(processes)])
         wait_until_ready(processes)

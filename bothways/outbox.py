@@ -154,7 +154,11 @@ class OutboxRelay:
         if self._listener is not None and not self._listener.is_closed():
             return
         conn = await asyncpg.connect(self.dsn)
-        await conn.add_listener(channel(self.schema), lambda *_: self._wake.set())
+        try:
+            await conn.add_listener(channel(self.schema), lambda *_: self._wake.set())
+        except BaseException:
+            conn.terminate()  # also when stop() cancels us right here: never leave it open
+            raise
         self._listener = conn
 
     async def _close_listener(self) -> None:
