@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test test-unit lint format bench clean
+.PHONY: dev test test-unit lint format bench clean test-tools
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,14 @@ $(INSTALLED): pyproject.toml
 dev: $(INSTALLED)
 	$(BIN)/bothways dev
 
-test: $(INSTALLED)
+# Real protocol peers the tests use: promtool lints /metrics. Installed from Debian when missing.
+test-tools:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing Debian's prometheus package for promtool"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	} || { echo "promtool is missing and could not be installed: apt-get install prometheus"; exit 1; }
+
+test: $(INSTALLED) test-tools
 	$(BIN)/pytest
 
 test-unit: $(INSTALLED)

