@@ -18,7 +18,7 @@ import pytest
 
 from bothways import devstack
 from bothways.signing import signed_headers
-from tests.support import API_KEY, eventually, signed_generic, ticket_body
+from tests.support import eventually, signed_generic, ticket_body
 
 pytestmark = pytest.mark.e2e
 
