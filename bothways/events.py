@@ -136,12 +136,66 @@ class TicketChanged(Event):
         return self.occurred_at
 
 
+class OutageImpact(StrEnum):
+    MAJOR = "major"
+    PARTIAL = "partial"
+    DEGRADED = "degraded"
+
+
+class OutageSignal(Event):
+    """The state of one outage signal (an alert, a paging incident) as of `occurred_at`: a snapshot.
+
+    Keyed by business service so one service's signals stay ordered; a signal whose service
+    is not mapped keeps its raw reference and is keyed `unmapped:<reference>`, never dropped."""
+
+    topic: ClassVar[Topic] = Topic.OUTAGES
+
+    signal_key: str = Field(min_length=3, max_length=300, pattern=r"^[a-z0-9_-]+:.+$")
+    source: str = Field(min_length=1, max_length=50)
+    business_service: str | None = Field(default=None, max_length=200)
+    service_reference: str = Field(min_length=1, max_length=300)
+    occurred_at: AwareDatetime
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
+    impact: OutageImpact = OutageImpact.MAJOR
+    planned: bool = False
+    title: str | None = Field(default=None, max_length=2000)
+    raw_severity: str | None = Field(default=None, max_length=100)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    def key(self) -> str:
+        return self.business_service or f"unmapped:{self.service_reference}"
+
+    def occurred(self) -> datetime:
+        return self.occurred_at
+
+
+class OutageStarted(OutageSignal):
+    """A signal began (or began again after being resolved)."""
+
+    type: ClassVar[str] = "io.bothways.outage.started"
+
+
+class OutageUpdated(OutageSignal):
+    """A running signal changed: impact, severity, or a corrected start."""
+
+    type: ClassVar[str] = "io.bothways.outage.updated"
+
+
+class OutageEnded(OutageSignal):
+    """A signal ended; `ended_at` is set."""
+
+    type: ClassVar[str] = "io.bothways.outage.ended"
+
+
 def ticket_key(source: str, external_id: str) -> str:
     """The aggregate id of a ticket: `<source>:<external id>`, e.g. `jira:SUP-42`."""
     return f"{source}:{external_id}"
 
 
-EVENT_TYPES: dict[str, type[Event]] = {TicketChanged.type: TicketChanged}
+EVENT_TYPES: dict[str, type[Event]] = {
+    event_type.type: event_type for event_type in (TicketChanged, OutageStarted, OutageUpdated, OutageEnded)
+}
 
 
 def register(event_type: type[Event]) -> type[Event]:

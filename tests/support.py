@@ -14,6 +14,17 @@ from bothways.signing import signed_headers
 API_KEY = "test-admin-key"
 READ_KEY = "test-read-key"
 GENERIC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+# Two of each where rotation applies: the second one signs in the tests.
+PLATFORM_CREDENTIALS = {
+    "jira_webhook_secrets": ["jira-old-secret", "jira-secret"],
+    "zendesk_webhook_secrets": ["zendesk-secret"],
+    "pagerduty_webhook_secrets": ["pd-old-secret", "pd-secret"],
+    "servicenow_bearer_tokens": ["snow-token"],
+    "freshservice_bearer_tokens": ["fresh-token"],
+    "freshservice_basic_auth": ["fresh:basic-password"],
+    "alertmanager_bearer_tokens": ["am-token"],
+    "alertmanager_basic_auth": ["alertmanager:am-password"],
+}
 
 
 def ticket_body(

@@ -3,41 +3,87 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, cast
+from typing import Annotated, Literal, cast
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse
 
-from bothways import signing
-from bothways.errors import Unauthenticated
+from bothways.errors import InvalidInput, Unauthenticated
+from bothways.signing import SignatureRejected
 from bothways.web import RuntimeDep
-from services.ingest import generic, intake
+from services.ingest import intake
 from services.ingest.intake import Accepted
+from services.ingest.mapping import Mapping as SourceMappings
 from services.ingest.metrics import WEBHOOKS
+from services.ingest.normalizers import IgnoredEvent
 from services.ingest.settings import IngestSettings
+from services.ingest.sources import SOURCES
 
 router = APIRouter(tags=["webhooks"])
+
+SourceName = Literal["generic", "jira", "zendesk", "servicenow", "freshservice", "pagerduty", "alertmanager"]
 
 
 def ingest_settings(runtime: RuntimeDep) -> IngestSettings:
     return cast(IngestSettings, runtime.settings)
 
 
+def source_mappings(runtime: RuntimeDep) -> SourceMappings:
+    return cast(SourceMappings, runtime.extras["mappings"])
+
+
 Settings = Annotated[IngestSettings, Depends(ingest_settings)]
+Mappings = Annotated[SourceMappings, Depends(source_mappings)]
 
 
-@router.post("/webhooks/generic", status_code=202, response_model=Accepted)
-async def receive_generic(request: Request, runtime: RuntimeDep, settings: Settings) -> Accepted:
-    """A canonical ticket signed per Standard Webhooks; answered 202 once stored durably."""
+@router.post(
+    "/webhooks/{source}",
+    status_code=202,
+    response_model=Accepted,
+    responses={
+        401: {"description": "not authentic"},
+        422: {"description": "stored as rejected, naming the field"},
+    },
+)
+async def receive_webhook(
+    request: Request,
+    runtime: RuntimeDep,
+    settings: Settings,
+    mappings: Mappings,
+    source: Annotated[SourceName, Path(description="the platform that sends the webhook")],
+) -> Accepted | JSONResponse:
+    """A platform's webhook: authenticated its own way, stored durably, answered 202 (or 422 naming the field)."""
     body = await request.body()
     now = datetime.now(UTC)
+    spec = SOURCES[source]
     try:
-        delivery_id = signing.verify(request.headers, body, keys=settings.generic_keys(), now=now)
-    except signing.SignatureRejected as exc:
-        WEBHOOKS.labels("generic", "unauthenticated").inc()
+        signed_id = spec.authenticate(request.headers, body, settings, now)
+    except SignatureRejected as exc:
+        WEBHOOKS.labels(source, "unauthenticated").inc()
         raise Unauthenticated(str(exc)) from exc
     intake.require_json(request.headers.get("content-type"))
-    events = generic.normalize(intake.parse_json(body))
-    delivery = intake.Delivery("generic", delivery_id, now, dict(request.headers), body)
+    payload = intake.parse_json(body)
+    delivery_id = signed_id or spec.delivery_id(request.headers, payload, body)
+    delivery = intake.Delivery(source, delivery_id, now, dict(request.headers), body)
+    try:
+        events = spec.normalize(payload, mappings, now)
+    except IgnoredEvent as exc:
+        return await _stored(runtime, delivery, outcome="ignored", note=exc.reason)
+    except InvalidInput as exc:
+        stored = await _stored(runtime, delivery, outcome="rejected", note=exc.message)
+        body_out = {
+            "error": exc.code,
+            "message": exc.message,
+            "field": exc.field,
+            "duplicate": stored.duplicate,
+        }
+        return JSONResponse(body_out, status_code=422)
     accepted = await intake.accept(runtime.pool, delivery=delivery, events=events)
-    WEBHOOKS.labels("generic", "duplicate" if accepted.duplicate else "accepted").inc()
+    WEBHOOKS.labels(source, "duplicate" if accepted.duplicate else accepted.outcome).inc()
     return accepted
+
+
+async def _stored(runtime: RuntimeDep, delivery: intake.Delivery, *, outcome: str, note: str) -> Accepted:
+    stored = await intake.accept(runtime.pool, delivery=delivery, events=[], outcome=outcome, note=note)
+    WEBHOOKS.labels(delivery.source, "duplicate" if stored.duplicate else outcome).inc()
+    return stored

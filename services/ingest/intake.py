@@ -41,10 +41,12 @@ class Delivery:
 
 
 class Accepted(BaseModel):
-    """The answer to an accepted delivery: the events it yielded (or yielded the first time)."""
+    """The answer to a stored delivery: the events it yielded (or yielded the first time)."""
 
     event_ids: list[str]
     duplicate: bool
+    outcome: str = "accepted"
+    note: str | None = None
 
 
 def require_json(content_type: str | None) -> None:
@@ -77,9 +79,18 @@ def envelopes_for(delivery: Delivery, events: Sequence[Event]) -> list[Envelope]
     ]
 
 
-async def accept(pool: Pool, *, delivery: Delivery, events: Sequence[Event]) -> Accepted:
+async def accept(
+    pool: Pool,
+    *,
+    delivery: Delivery,
+    events: Sequence[Event],
+    outcome: str = "accepted",
+    note: str | None = None,
+) -> Accepted:
     """Store the receipt and its events atomically; a delivery seen before changes nothing."""
     envelopes = envelopes_for(delivery, events)
+    if outcome == "accepted" and not envelopes:
+        outcome = "ignored"
     async with pool.acquire() as conn, conn.transaction():
         stored = await store.insert_receipt(
             conn,
@@ -88,15 +99,14 @@ async def accept(pool: Pool, *, delivery: Delivery, events: Sequence[Event]) -> 
             received_at=delivery.received_at,
             headers=kept_headers(delivery.headers),
             body=delivery.body,
-            outcome="accepted" if envelopes else "ignored",
+            outcome=outcome,
             event_ids=[e.id for e in envelopes],
+            note=note,
         )
         if not stored:
-            return Accepted(
-                event_ids=await store.receipt_event_ids(
-                    conn, source=delivery.source, delivery_id=delivery.delivery_id
-                ),
-                duplicate=True,
+            earlier = await store.stored_receipt(
+                conn, source=delivery.source, delivery_id=delivery.delivery_id
             )
+            return Accepted(duplicate=True, **earlier)
         await enqueue(conn, envelopes)
-    return Accepted(event_ids=[e.id for e in envelopes], duplicate=False)
+    return Accepted(event_ids=[e.id for e in envelopes], duplicate=False, outcome=outcome, note=note)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from bothways.db import Connection
 
@@ -14,7 +15,7 @@ VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8)
 ON CONFLICT (source, delivery_id) DO NOTHING
 RETURNING id
 """
-SELECT_RECEIPT_EVENTS = "SELECT event_ids FROM receipt WHERE source = $1 AND delivery_id = $2"
+SELECT_RECEIPT = "SELECT event_ids, outcome, note FROM receipt WHERE source = $1 AND delivery_id = $2"
 
 
 async def insert_receipt(
@@ -44,7 +45,7 @@ async def insert_receipt(
     return row_id is not None
 
 
-async def receipt_event_ids(conn: Connection, *, source: str, delivery_id: str) -> list[str]:
-    """The event ids a stored delivery produced."""
-    ids: list[str] | None = await conn.fetchval(SELECT_RECEIPT_EVENTS, source, delivery_id)
-    return ids or []
+async def stored_receipt(conn: Connection, *, source: str, delivery_id: str) -> dict[str, Any]:
+    """What a stored delivery produced: its event ids, outcome and note."""
+    row = await conn.fetchrow(SELECT_RECEIPT, source, delivery_id)
+    return dict(row) if row else {"event_ids": [], "outcome": "accepted", "note": None}
