@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -21,7 +22,7 @@ import asyncpg
 import httpx
 
 from bothways import devstack
-from bothways.db import migrate_database
+from bothways.db import create_pool, migrate_database
 from bothways.web import ServiceSpec
 
 
@@ -35,10 +36,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     dev.add_argument("--database", default="bothways", help="database created on the server for the stack")
     commands.add_parser("migrate", help="apply every service's migrations to DATABASE_URL")
+    replay = commands.add_parser("replay", help="re-derive events from stored webhooks (after a mapping fix)")
+    replay.add_argument(
+        "--since", type=aware_datetime, required=True, help="ISO 8601, e.g. 2026-11-01T00:00Z"
+    )
+    replay.add_argument("--until", type=aware_datetime, default=None)
+    replay.add_argument("--source", default=None, help="one source only, e.g. jira")
     args = parser.parse_args(argv)
     try:
         if args.command == "dev":
             return run_dev(broker_port=args.broker_port, first_port=args.first_port, database=args.database)
+        if args.command == "replay":
+            return asyncio.run(run_replay(since=args.since, until=args.until, source=args.source))
         return asyncio.run(migrate_all(os.environ["DATABASE_URL"]))
     except devstack.StackError as exc:
         print(f"bothways: {exc}", file=sys.stderr)
@@ -46,6 +55,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyError as exc:
         print(f"bothways: the environment variable {exc.args[0]} is required", file=sys.stderr)
         return 2
+
+
+def aware_datetime(text: str) -> datetime:
+    """An ISO 8601 instant on the command line; without an offset it is taken as UTC."""
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+async def run_replay(*, since: datetime, until: datetime | None, source: str | None) -> int:
+    """The ingest service's replay, run from the command line against DATABASE_URL."""
+    from services.ingest.mapping import load_mapping
+    from services.ingest.replay import replay
+
+    mapping_file = os.environ.get("BOTHWAYS_MAPPING_FILE")
+    mappings = load_mapping(Path(mapping_file) if mapping_file else None)
+    pool = await create_pool(os.environ["DATABASE_URL"], schema="ingest")
+    try:
+        summary = await replay(
+            pool, mappings=mappings, since=since, until=until or datetime.now(UTC), source=source
+        )
+    finally:
+        await pool.close()
+    print(summary.model_dump_json())
+    return 0
 
 
 def service_spec(name: str) -> ServiceSpec:

@@ -7,15 +7,17 @@ from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, model_validator
 
 from bothways.errors import InvalidInput, Unauthenticated
 from bothways.signing import SignatureRejected
-from bothways.web import RuntimeDep
+from bothways.web import AdminScope, RuntimeDep
 from services.ingest import intake
 from services.ingest.intake import Accepted
 from services.ingest.mapping import Mapping as SourceMappings
 from services.ingest.metrics import WEBHOOKS
 from services.ingest.normalizers import IgnoredEvent
+from services.ingest.replay import ReplaySummary, replay
 from services.ingest.settings import IngestSettings
 from services.ingest.sources import SOURCES
 
@@ -87,3 +89,26 @@ async def _stored(runtime: RuntimeDep, delivery: intake.Delivery, *, outcome: st
     stored = await intake.accept(runtime.pool, delivery=delivery, events=[], outcome=outcome, note=note)
     WEBHOOKS.labels(delivery.source, "duplicate" if stored.duplicate else outcome).inc()
     return stored
+
+
+class ReplayRequest(BaseModel):
+    """Which stored deliveries to normalise again: received in [since, until), optionally of one source."""
+
+    since: AwareDatetime
+    until: AwareDatetime | None = None
+    source: SourceName | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReplayRequest:
+        if self.until is not None and self.until <= self.since:
+            raise ValueError("until must be after since")
+        return self
+
+
+@router.post("/admin/replay", response_model=ReplaySummary, dependencies=[AdminScope], tags=["admin"])
+async def replay_receipts(request: ReplayRequest, runtime: RuntimeDep, mappings: Mappings) -> ReplaySummary:
+    """Re-derive events from stored deliveries with the current mapping and send them again."""
+    until = request.until or datetime.now(UTC)
+    return await replay(
+        runtime.pool, mappings=mappings, since=request.since, until=until, source=request.source
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -68,15 +69,22 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def envelopes_for(delivery: Delivery, events: Sequence[Event]) -> list[Envelope]:
-    """Wrap a delivery's events with ids derived from the delivery, so a redelivery repeats them."""
+    """Wrap a delivery's events with ids derived from the delivery and the event's content.
+
+    A redelivery, or a replay with the same mapping, repeats the ids (downstream drops them);
+    a replay after a mapping fix yields new ids for the events the fix changed, so they land."""
     return [
         envelope_for(
             event,
-            event_id=deterministic_id(delivery.source, delivery.delivery_id, str(index)),
+            event_id=deterministic_id(delivery.source, delivery.delivery_id, str(index), _digest(event)),
             source=f"/bothways/ingest/{delivery.source}",
         )
         for index, event in enumerate(events)
     ]
+
+
+def _digest(event: Event) -> str:
+    return hashlib.sha256(event.model_dump_json().encode()).hexdigest()
 
 
 async def accept(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -49,3 +50,36 @@ async def stored_receipt(conn: Connection, *, source: str, delivery_id: str) -> 
     """What a stored delivery produced: its event ids, outcome and note."""
     row = await conn.fetchrow(SELECT_RECEIPT, source, delivery_id)
     return dict(row) if row else {"event_ids": [], "outcome": "accepted", "note": None}
+
+
+SELECT_RECEIPTS_PAGE = """
+SELECT id, source, delivery_id, received_at, headers, body FROM receipt
+WHERE received_at >= $1 AND received_at < $2 AND ($3::text IS NULL OR source = $3) AND id > $4
+ORDER BY id LIMIT $5
+"""
+UPDATE_RECEIPT_OUTCOME = "UPDATE receipt SET outcome = $2, event_ids = $3, note = $4 WHERE id = $1"
+
+
+@dataclass(frozen=True)
+class StoredReceipt:
+    id: int
+    source: str
+    delivery_id: str
+    received_at: datetime
+    headers: dict[str, str]
+    body: bytes
+
+
+async def receipts_page(
+    conn: Connection, *, since: datetime, until: datetime, source: str | None, after_id: int, limit: int
+) -> list[StoredReceipt]:
+    """One page of stored deliveries in arrival order (keyset pagination by id)."""
+    rows = await conn.fetch(SELECT_RECEIPTS_PAGE, since, until, source, after_id, limit)
+    return [StoredReceipt(**{**dict(row), "headers": json.loads(row["headers"])}) for row in rows]
+
+
+async def update_receipt_outcomes(
+    conn: Connection, outcomes: list[tuple[int, str, list[str], str | None]]
+) -> None:
+    """Record what a replay derived from each receipt."""
+    await conn.executemany(UPDATE_RECEIPT_OUTCOME, outcomes)
