@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import asyncpg
 import httpx
@@ -42,10 +43,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     replay.add_argument("--until", type=aware_datetime, default=None)
     replay.add_argument("--source", default=None, help="one source only, e.g. jira")
+    importer = commands.add_parser(
+        "import", help="import ticket history (resumable; a second run changes nothing)"
+    )
+    importer.add_argument("kind", choices=["servicenow-csv", "jsonl"])
+    importer.add_argument("file", type=Path)
+    importer.add_argument("--time-zone", default="UTC", help="zone of the export's dates (servicenow-csv)")
+    importer.add_argument(
+        "--date-format", action="append", help="strptime format of the export's dates; repeat for several"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "dev":
             return run_dev(broker_port=args.broker_port, first_port=args.first_port, database=args.database)
+        if args.command == "import" and not args.file.is_file():
+            print(f"bothways: no such file: {args.file}", file=sys.stderr)
+            return 2
+        if args.command == "import":
+            return asyncio.run(
+                run_import(args.kind, args.file, time_zone=args.time_zone, date_formats=args.date_format)
+            )
         if args.command == "replay":
             return asyncio.run(run_replay(since=args.since, until=args.until, source=args.source))
         return asyncio.run(migrate_all(os.environ["DATABASE_URL"]))
@@ -79,6 +96,42 @@ async def run_replay(*, since: datetime, until: datetime | None, source: str | N
         await pool.close()
     print(summary.model_dump_json())
     return 0
+
+
+async def run_import(kind: str, path: Path, *, time_zone: str, date_formats: list[str] | None) -> int:
+    """Import a history file into the ingest outbox of DATABASE_URL, showing progress on stderr."""
+    from services.ingest.imports import ImportFile, import_file
+    from services.ingest.mapping import load_mapping
+    from services.ingest.readers import reader_for
+
+    mapping_file = os.environ.get("BOTHWAYS_MAPPING_FILE")
+    read = reader_for(
+        kind,
+        mappings=load_mapping(Path(mapping_file) if mapping_file else None),
+        time_zone=time_zone,
+        date_formats=date_formats,
+    )
+    pool = await create_pool(os.environ["DATABASE_URL"], schema="ingest")
+    try:
+        summary = await import_file(
+            pool, ImportFile(kind, path.name, path), read=read, progress=show_progress
+        )
+    finally:
+        await pool.close()
+    print(file=sys.stderr)
+    if summary.already_imported:
+        print(f"{path.name} was imported before (sha256 {summary.file_digest[:12]}); nothing to do")
+    print(summary.model_dump_json(indent=2))
+    return 0
+
+
+def show_progress(summary: Any) -> None:
+    print(
+        f"\r  {summary.rows_read:>12,} rows  {summary.events_emitted:>12,} events  {summary.rejected:>8,} rejected",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def service_spec(name: str) -> ServiceSpec:

@@ -37,6 +37,8 @@ class ServiceSettings(BaseSettings):
     # API keys and their scopes, e.g. BOTHWAYS_API_KEYS='{"k3y...": ["read", "admin"]}'.
     api_keys: dict[SecretStr, frozenset[str]] = Field(default_factory=dict)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Routes a service declares as uploads (history imports) take bodies up to this size instead.
+    max_upload_bytes: int = Field(default=1 << 30, ge=1024)
     host: str = "127.0.0.1"
     port: int = Field(ge=1, le=65535)
     log_level: str = "INFO"

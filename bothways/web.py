@@ -59,6 +59,8 @@ class ServiceSpec:
     handlers: kafka.Handlers = field(default_factory=dict)
     refreshers: Sequence[metrics.Refresher] = ()
     parts: Sequence[LifespanPart] = ()
+    # Path prefixes whose bodies are uploads: they get max_upload_bytes instead of max_body_bytes.
+    upload_prefixes: tuple[str, ...] = ()
 
 
 def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
@@ -74,7 +76,12 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         log.info("service stopped")
 
     app = FastAPI(title=f"Bothways {spec.name}", version=spec.version, lifespan=lifespan)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        upload_prefixes=spec.upload_prefixes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     app.add_middleware(RequestMetrics)
     install_error_handlers(app)
     app.include_router(health_router(spec))
@@ -261,32 +268,44 @@ def install_error_handlers(app: FastAPI) -> None:
 class BodyLimit:
     """Refuse bodies over the limit: at once from Content-Length, or while streaming a chunked body."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        upload_prefixes: tuple[str, ...] = (),
+        max_upload_bytes: int = 0,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_prefixes = upload_prefixes
+        self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = (
+            self.max_upload_bytes
+            if scope["path"].startswith(self.upload_prefixes or ("\0",))
+            else self.max_bytes
+        )
+        message = f"request body exceeds the limit of {limit} bytes"
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_json(send, 413, error_body("body_too_large", self._message()))
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _send_json(send, 413, error_body("body_too_large", message))
             return
         received = 0
 
         async def limited_receive() -> Message:
             nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise BodyTooLarge(self._message())
-            return message
+            chunk = await receive()
+            received += len(chunk.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge(message)
+            return chunk
 
         await self.app(scope, limited_receive, send)
-
-    def _message(self) -> str:
-        return f"request body exceeds the limit of {self.max_bytes} bytes"
 
 
 class RequestMetrics:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal, cast
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, model_validator
 
@@ -13,10 +13,12 @@ from bothways.errors import InvalidInput, Unauthenticated
 from bothways.signing import SignatureRejected
 from bothways.web import AdminScope, RuntimeDep
 from services.ingest import intake
-from services.ingest.intake import Accepted
+from services.ingest.imports import ImportFile, ImportSummary, import_file
+from services.ingest.intake import Accepted, spooled
 from services.ingest.mapping import Mapping as SourceMappings
 from services.ingest.metrics import WEBHOOKS
 from services.ingest.normalizers import IgnoredEvent
+from services.ingest.readers import reader_for
 from services.ingest.replay import ReplaySummary, replay
 from services.ingest.settings import IngestSettings
 from services.ingest.sources import SOURCES
@@ -112,3 +114,22 @@ async def replay_receipts(request: ReplayRequest, runtime: RuntimeDep, mappings:
     return await replay(
         runtime.pool, mappings=mappings, since=request.since, until=until, source=request.source
     )
+
+
+ImportKind = Literal["servicenow-csv", "jsonl"]
+
+
+@router.post("/imports/{kind}", response_model=ImportSummary, dependencies=[AdminScope], tags=["admin"])
+async def import_history(
+    kind: ImportKind,
+    request: Request,
+    runtime: RuntimeDep,
+    mappings: Mappings,
+    time_zone: Annotated[str, Query(description="zone of the export's dates")] = "UTC",
+    date_format: Annotated[list[str] | None, Query(description="strptime format(s) of the dates")] = None,
+    name: Annotated[str, Query(max_length=200, description="a name for the file in the summary")] = "upload",
+) -> ImportSummary:
+    """Import a history file (the body, streamed to disk): resumable, and a second upload changes nothing."""
+    read = reader_for(kind, mappings=mappings, time_zone=time_zone, date_formats=date_format)
+    async with spooled(request) as path:
+        return await import_file(runtime.pool, ImportFile(kind, name, path), read=read)

@@ -27,6 +27,7 @@ SPEC = ServiceSpec(
     migrations=service_migrations("ingest", Path(__file__).parent / "migrations"),
     produces=[Topic.TICKETS, Topic.OUTAGES],
     parts=[load_mappings],
+    upload_prefixes=("/imports/",),
 )
 SETTINGS = IngestSettings
 

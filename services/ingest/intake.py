@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import os
+import tempfile
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from fastapi import Request
 from pydantic import BaseModel
 
 from bothways.db import Pool
@@ -118,3 +124,17 @@ async def accept(
             return Accepted(duplicate=True, **earlier)
         await enqueue(conn, envelopes)
     return Accepted(event_ids=[e.id for e in envelopes], duplicate=False, outcome=outcome, note=note)
+
+
+@contextlib.asynccontextmanager
+async def spooled(request: Request) -> AsyncIterator[Path]:
+    """The request body streamed into a temporary file (constant memory), removed afterwards."""
+    handle, name = tempfile.mkstemp(prefix="bothways-upload-")
+    path = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            async for chunk in request.stream():
+                await asyncio.to_thread(file.write, chunk)
+        yield path
+    finally:
+        await asyncio.to_thread(path.unlink, missing_ok=True)

@@ -1,4 +1,4 @@
-"""Per-source mapping of platform tickets onto the canonical ticket, loaded from YAML.
+"""Per-source mapping of platform tickets and outage signals onto the canonical events, loaded from YAML.
 
 The packaged `mapping.yaml` holds the defaults; a deployment's file and then explicit overrides are
 merged over it key by key, so a site writes only what differs. A key set to null removes a default.
@@ -7,7 +7,7 @@ merged over it key by key, so a site writes only what differs. A key set to null
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -21,15 +21,19 @@ from pydantic import (
     model_validator,
 )
 
-from bothways.events import Priority, StatusCategory, TicketKind, describe_validation_error
+from bothways.events import OutageImpact, Priority, StatusCategory, TicketKind, describe_validation_error
 
 DEFAULT_MAPPING_PATH = Path(__file__).with_name("mapping.yaml")
-SOURCES = ("jira", "zendesk", "servicenow", "freshservice")
+TICKET_SOURCES = ("jira", "zendesk", "servicenow", "freshservice")
+OUTAGE_SOURCES = ("pagerduty", "alertmanager")
+SOURCES = (*TICKET_SOURCES, *OUTAGE_SOURCES)
 
 # Settings that only one platform's normaliser reads; elsewhere they would be silently ignored.
 PLATFORM_KEYS = {"status_category_keys": "jira", "agent_account_types": "jira", "instances": "servicenow"}
 
 T = TypeVar("T")
+# A business service id as outage signals carry it (bothways.events.OutageSignal.business_service).
+BusinessServiceId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class MappingError(ValueError):
@@ -92,10 +96,7 @@ class SourceMapping(BaseModel):
     @field_validator("statuses", "priorities", "kinds", "status_category_keys", "instances", mode="before")
     @classmethod
     def _fold_keys(cls, value: Any) -> Any:
-        # Platforms differ in case ("SOLVED", "Solved", "solved"); lookups fold case, so keys do too.
-        if not isinstance(value, dict):
-            return value
-        return {fold(str(key)): entry for key, entry in value.items()}
+        return _folded_keys(value)
 
     @field_validator("agent_account_types", mode="before")
     @classmethod
@@ -140,6 +141,77 @@ class SourceMapping(BaseModel):
         return self.instances.get(fold(name), self) if name else self
 
 
+class PagerDutyMapping(BaseModel):
+    """How PagerDuty incidents map onto outage signals."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # PagerDuty service id (PF9KMXH) or name -> business service id; an entry for the id wins.
+    services: dict[str, BusinessServiceId] = Field(default_factory=dict)
+    # The incident's priority decides its impact; its urgency only when the priority is unset or unlisted.
+    priorities: dict[str, OutageImpact] = Field(default_factory=dict)
+    urgencies: dict[str, OutageImpact] = Field(default_factory=dict)
+    default_impact: OutageImpact = OutageImpact.MAJOR
+
+    @field_validator("services", "priorities", "urgencies", mode="before")
+    @classmethod
+    def _fold_keys(cls, value: Any) -> Any:
+        return _folded_keys(value)
+
+    def business_service(self, *references: str | None) -> str | None:
+        """The business service of the first PagerDuty service reference (id, then name) listed."""
+        return _first_known(self.services, references)
+
+    def impact(self, *, priority: str | None, urgency: str | None) -> OutageImpact:
+        """The impact of an incident: by priority, else by urgency, else the default."""
+        return (
+            _first_known(self.priorities, (priority,))
+            or _first_known(self.urgencies, (urgency,))
+            or self.default_impact
+        )
+
+
+class AlertmanagerMapping(BaseModel):
+    """How Prometheus Alertmanager alerts map onto outage signals; label names are case-sensitive."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Labels naming the alert's service, tried in order; the first one present is the service reference.
+    service_labels: tuple[str, ...] = ()
+    # Label value -> business service id, for values that are not business service ids themselves.
+    services: dict[str, BusinessServiceId] = Field(default_factory=dict)
+    # When true, a value missing from `services` leaves the signal unmapped instead of naming the service.
+    listed_services_only: bool = False
+    severity_labels: tuple[str, ...] = ()
+    severities: dict[str, OutageImpact] = Field(default_factory=dict)
+    default_impact: OutageImpact = OutageImpact.MAJOR
+    # Labels whose true value ("true", "1", "yes") marks an alert as planned work.
+    planned_labels: tuple[str, ...] = ()
+
+    @field_validator("service_labels", "severity_labels", "planned_labels", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return _as_candidates(value)
+
+    @field_validator("services", "severities", mode="before")
+    @classmethod
+    def _fold_keys(cls, value: Any) -> Any:
+        return _folded_keys(value)
+
+    def business_service(self, reference: str) -> str | None:
+        """The business service a service label value names, or None when it stays unmapped."""
+        listed = _first_known(self.services, (reference,))
+        return listed if listed is not None or self.listed_services_only else reference
+
+    def impact(self, severity: str | None) -> OutageImpact:
+        """The impact of an alert of this severity; an unlisted or absent one has the default."""
+        return _first_known(self.severities, (severity,)) or self.default_impact
+
+
+# Whatever section of the mapping a source reads.
+SourceSettings = SourceMapping | PagerDutyMapping | AlertmanagerMapping
+
+
 class Mapping(BaseModel):
     """The mapping of every supported platform."""
 
@@ -149,6 +221,8 @@ class Mapping(BaseModel):
     zendesk: SourceMapping
     servicenow: SourceMapping
     freshservice: SourceMapping
+    pagerduty: PagerDutyMapping
+    alertmanager: AlertmanagerMapping
 
     @field_validator("jira", "zendesk", "servicenow", "freshservice")
     @classmethod
@@ -163,11 +237,11 @@ class Mapping(BaseModel):
             raise ValueError("; ".join(misplaced))
         return value
 
-    def for_source(self, source: str) -> SourceMapping:
+    def for_source(self, source: str) -> SourceSettings:
         """The mapping of one source by name, e.g. `jira`."""
         if source not in SOURCES:
             raise KeyError(f"no mapping for source {source!r}")
-        mapping: SourceMapping = getattr(self, source)
+        mapping: SourceSettings = getattr(self, source)
         return mapping
 
 
@@ -233,6 +307,13 @@ def _with_instances_resolved(raw: dict[str, Any]) -> dict[str, Any]:
             },
         }
     return resolved
+
+
+def _folded_keys(value: Any) -> Any:
+    # Platforms differ in case ("SOLVED", "Solved", "solved"); lookups fold case, so keys do too.
+    if not isinstance(value, dict):
+        return value
+    return {fold(str(key)): entry for key, entry in value.items()}
 
 
 def _as_candidates(value: Any) -> Any:

@@ -83,3 +83,42 @@ async def update_receipt_outcomes(
 ) -> None:
     """Record what a replay derived from each receipt."""
     await conn.executemany(UPDATE_RECEIPT_OUTCOME, outcomes)
+
+
+SELECT_IMPORT_RUN = "SELECT last_line, finished_at, rows_read, events_emitted, rejected FROM import_run WHERE file_digest = $1"
+UPSERT_IMPORT_PROGRESS = """
+INSERT INTO import_run AS r (file_digest, kind, name, last_line, rows_read, events_emitted, rejected)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (file_digest) DO UPDATE SET
+    last_line = excluded.last_line,
+    rows_read = r.rows_read + excluded.rows_read,
+    events_emitted = r.events_emitted + excluded.events_emitted,
+    rejected = r.rejected + excluded.rejected
+"""
+FINISH_IMPORT_RUN = "UPDATE import_run SET finished_at = now() WHERE file_digest = $1"
+
+
+async def import_run(conn: Connection, *, file_digest: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(SELECT_IMPORT_RUN, file_digest)
+    return dict(row) if row else None
+
+
+async def record_import_progress(
+    conn: Connection,
+    *,
+    file_digest: str,
+    kind: str,
+    name: str,
+    last_line: int,
+    rows_read: int,
+    events_emitted: int,
+    rejected: int,
+) -> None:
+    """Add one committed batch to the file's progress (in the batch's own transaction)."""
+    await conn.execute(
+        UPSERT_IMPORT_PROGRESS, file_digest, kind, name, last_line, rows_read, events_emitted, rejected
+    )
+
+
+async def finish_import_run(conn: Connection, *, file_digest: str) -> None:
+    await conn.execute(FINISH_IMPORT_RUN, file_digest)

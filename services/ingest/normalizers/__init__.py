@@ -1,22 +1,31 @@
-"""Pure normalisers from platform webhook payloads to canonical `TicketChanged` snapshots.
+"""Pure normalisers from platform webhook payloads to canonical `TicketChanged` and outage snapshots.
 
 Shared here: the errors the HTTP layer maps (MissingField and InvalidField to 422 naming the field,
 IgnoredEvent to 202 recorded as ignored), the payload readers every platform uses, the canonical
-assembly (first response, resolution times), and the routing table `NORMALIZERS`.
+assembly (first response, resolution times; bounded outage labels), and the routing table `NORMALIZERS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
 from bothways.errors import InvalidInput
-from bothways.events import Person, Priority, StatusCategory, TicketChange, TicketChanged, ticket_key
+from bothways.events import (
+    Event,
+    OutageSignal,
+    Person,
+    Priority,
+    StatusCategory,
+    TicketChange,
+    TicketChanged,
+    ticket_key,
+)
 from services.ingest.mapping import SourceMapping
 
 # Keys that name an object for people, in order of preference (ServiceNow, Jira, Zendesk, Freshservice);
@@ -27,6 +36,16 @@ IDENTIFIER_KEYS = ("key", "id")
 EPOCH_MILLIS_FLOOR = 100_000_000_000
 # Digit strings this long are epochs; shorter ones ("20240603") are ISO 8601 basic dates.
 EPOCH_DIGITS = 9
+# Outage labels are bounded so that one noisy alert cannot bloat every event and read model downstream.
+MAX_LABELS = 64
+MAX_LABEL_NAME = 100
+MAX_LABEL_VALUE = 500
+# The canonical events' own limits on free text, which is clipped rather than refused.
+MAX_TITLE = 2000
+MAX_RAW_SEVERITY = 100
+
+MappingT_contra = TypeVar("MappingT_contra", contravariant=True)
+SignalT = TypeVar("SignalT", bound=OutageSignal)
 
 
 class MissingField(InvalidInput, ValueError):
@@ -54,12 +73,12 @@ class IgnoredEvent(Exception):
         self.reason = reason
 
 
-class Normalizer(Protocol):
-    """The signature every platform normaliser has."""
+class Normalizer(Protocol[MappingT_contra]):
+    """The signature every platform normaliser has; each reads its own section of the mapping."""
 
     def __call__(
-        self, payload: dict[str, Any], /, *, mapping: SourceMapping, received_at: datetime
-    ) -> list[TicketChanged]: ...
+        self, payload: dict[str, Any], /, *, mapping: MappingT_contra, received_at: datetime
+    ) -> Sequence[Event]: ...
 
 
 class Author(StrEnum):
@@ -344,8 +363,38 @@ def canonical_ticket(facts: Facts) -> TicketChanged:
     try:
         return TicketChanged(**fields)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InvalidField(".".join(str(p) for p in first["loc"]), first["msg"]) from exc
+        raise refusal(exc) from exc
+
+
+def outage_signal(kind: type[SignalT], **fields: Any) -> SignalT:
+    """An outage event of `kind`, or InvalidField naming the first field its contract refuses."""
+    try:
+        return kind(**fields)
+    except ValidationError as exc:
+        raise refusal(exc) from exc
+
+
+def refusal(exc: ValidationError) -> InvalidField:
+    """The InvalidField naming the first field an event contract refused."""
+    first = exc.errors()[0]
+    return InvalidField(".".join(str(p) for p in first["loc"]), first["msg"])
+
+
+def labels_of(value: Any) -> dict[str, str]:
+    """The string entries of a JSON object, at most MAX_LABELS of them (first by name), values clipped."""
+    if not isinstance(value, dict):
+        return {}
+    kept = sorted(
+        (name, text)
+        for name, text in value.items()
+        if isinstance(name, str) and 0 < len(name) <= MAX_LABEL_NAME and isinstance(text, str)
+    )
+    return {name: text[:MAX_LABEL_VALUE] for name, text in kept[:MAX_LABELS]}
+
+
+def clipped(text: str | None, limit: int) -> str | None:
+    """`text` cut to `limit` characters: a long title or severity should not cost the whole signal."""
+    return text[:limit] if text is not None else None
 
 
 def _list_element(items: list[Any], segment: str) -> Any:
@@ -380,11 +429,12 @@ def _parse_time_text(text: str, *, zone: tzinfo, path: str) -> datetime | None:
         return _from_epoch(int(text), path=path)
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=zone)
+        # Years 1 and 9999 with an offset overflow the calendar when moved to UTC.
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise InvalidField(path, f"not a date-time: {text!r}") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone)
-    return parsed.astimezone(UTC)
 
 
 def _time_of_object(value: dict[str, Any], *, zone: tzinfo, path: str) -> datetime | None:
@@ -406,11 +456,21 @@ def _time_of_object(value: dict[str, Any], *, zone: tzinfo, path: str) -> dateti
 
 
 # The platform modules import the errors and readers above, so they load after them.
-from services.ingest.normalizers import freshservice, jira, servicenow, zendesk  # noqa: E402
+from services.ingest.normalizers import (  # noqa: E402
+    alertmanager,
+    freshservice,
+    jira,
+    pagerduty,
+    servicenow,
+    zendesk,
+)
 
-NORMALIZERS: dict[str, Normalizer] = {
+# Each normaliser takes its own section of the mapping: `Mapping.for_source(name)` for the same name.
+NORMALIZERS: dict[str, Normalizer[Any]] = {
     "jira": jira.normalize,
     "zendesk": zendesk.normalize,
     "servicenow": servicenow.normalize,
     "freshservice": freshservice.normalize,
+    "pagerduty": pagerduty.normalize,
+    "alertmanager": alertmanager.normalize,
 }
