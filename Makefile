@@ -15,12 +15,18 @@ $(INSTALLED): pyproject.toml
 dev: $(INSTALLED)
 	$(BIN)/bothways dev
 
-# Real protocol peers the tests use: promtool lints /metrics. Installed from Debian when missing.
+# Real protocol peers the tests use, installed from Debian when missing: promtool lints /metrics,
+# Alertmanager sends real webhooks.
+TEST_TOOLS := promtool:prometheus prometheus-alertmanager:prometheus-alertmanager
 test-tools:
-	@command -v promtool >/dev/null 2>&1 || { \
-	  echo "installing Debian's prometheus package for promtool"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
-	} || { echo "promtool is missing and could not be installed: apt-get install prometheus"; exit 1; }
+	@missing=""; for tool in $(TEST_TOOLS); do \
+	  command -v $${tool%%:*} >/dev/null 2>&1 || missing="$$missing $${tool##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	  || { echo "could not install$$missing: apt-get install$$missing"; exit 1; }; \
+	fi
 
 test: $(INSTALLED) test-tools
 	$(BIN)/pytest

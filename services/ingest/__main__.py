@@ -3,4 +3,4 @@
 from bothways.web import serve
 from services.ingest.app import SETTINGS, SPEC
 
-serve(SPEC, SETTINGS())  # type: ignore[call-arg]
+serve(SPEC, SETTINGS())

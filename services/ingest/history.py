@@ -25,6 +25,7 @@ from services.ingest.mapping import SourceMapping, fold
 from services.ingest.normalizers import (
     Facts,
     InvalidField,
+    Mapped,
     MissingField,
     canonical_ticket,
     mapped_fields,
@@ -254,7 +255,7 @@ class _RowReader:
                 source=SOURCE,
                 external_id=number,
                 mapping=self.mapping,
-                mapped=dataclasses.replace(mapped, first_response_at=self._first_response(cells)),
+                mapped=self._with_first_response(mapped, cells),
                 change=TicketChange.UPDATED,
                 occurred_at=occurred_at,
                 created_at=self._created_at(cells),
@@ -296,8 +297,11 @@ class _RowReader:
                 return found
         raise MissingField(self.columns.created[0])
 
-    def _first_response(self, cells: dict[str, str]) -> datetime | None:
-        return next(filter(None, (self._time(cells, column) for column in self.first_response)), None)
+    def _with_first_response(self, mapped: Mapped, cells: dict[str, str]) -> Mapped:
+        if not self.first_response:
+            return mapped  # the default: the export has no first-response column
+        found = next(filter(None, (self._time(cells, column) for column in self.first_response)), None)
+        return dataclasses.replace(mapped, first_response_at=found)
 
     def _required_time(self, cells: dict[str, str], column: str) -> datetime:
         found = self._time(cells, column)

@@ -7,7 +7,7 @@ merged over it key by key, so a site writes only what differs. A key set to null
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -236,6 +236,20 @@ class Mapping(BaseModel):
         if misplaced:
             raise ValueError("; ".join(misplaced))
         return value
+
+    @overload
+    def for_source(
+        self, source: Literal["jira", "zendesk", "servicenow", "freshservice"]
+    ) -> SourceMapping: ...
+
+    @overload
+    def for_source(self, source: Literal["pagerduty"]) -> PagerDutyMapping: ...
+
+    @overload
+    def for_source(self, source: Literal["alertmanager"]) -> AlertmanagerMapping: ...
+
+    @overload
+    def for_source(self, source: str) -> SourceSettings: ...
 
     def for_source(self, source: str) -> SourceSettings:
         """The mapping of one source by name, e.g. `jira`."""

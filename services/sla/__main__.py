@@ -3,4 +3,4 @@
 from bothways.web import serve
 from services.sla.app import SETTINGS, SPEC
 
-serve(SPEC, SETTINGS())  # type: ignore[call-arg]
+serve(SPEC, SETTINGS())

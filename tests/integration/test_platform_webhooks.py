@@ -189,3 +189,24 @@ async def test_each_source_counts_its_deliveries_by_outcome(run_service) -> None
         await ingest.post("/webhooks/jira", content=body, headers={"content-type": "application/json"})
         metrics = await ingest.get("/metrics")
     assert 'bothways_webhooks_received_total{outcome="unauthenticated",source="jira"}' in metrics.text
+
+
+def pagerduty_headers(body: bytes, *secrets: str) -> dict[str, str]:
+    signatures = ",".join("v1=" + hmac.new(s.encode(), body, hashlib.sha256).hexdigest() for s in secrets)
+    return {"content-type": "application/json", "x-pagerduty-signature": signatures}
+
+
+async def test_a_signed_pagerduty_incident_becomes_an_outage_event(run_service, settings_for) -> None:
+    settings = settings_for("ingest")
+    body = payload("pagerduty", "incident_triggered")
+    async with run_service("ingest") as ingest:
+        # During a rotation PagerDuty signs with the old and the new secret; one valid is enough.
+        response = await ingest.post(
+            "/webhooks/pagerduty", content=body, headers=pagerduty_headers(body, "retired", "pd-secret")
+        )
+        assert response.status_code == 202, response.text
+        [record] = await read_topic(settings.kafka_bootstrap_servers, settings.topic(Topic.OUTAGES), count=1)
+    event = decode_record(record.headers, record.value)
+    assert event.type == "io.bothways.outage.started"
+    assert event.data.signal_key.startswith("pagerduty:")
+    assert event.id == response.json()["event_ids"][0]
