@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import AliasChoices, ValidationError
+from pydantic_settings import SettingsError
 
 from bothways import devstack
 from bothways.settings import ServiceSettings
@@ -101,9 +102,12 @@ def image_tag(image: str) -> str | None:
 
 
 def pinned(image: str) -> bool:
-    """A tag naming a version (`postgres:18.6-bookworm`), not `latest` nor a bare name."""
+    """A digest, or a tag naming at least a minor version (`postgres:18.6-bookworm`): not `latest`,
+    not a bare name, not a moving major tag such as `postgres:18`."""
+    if re.search(r"@sha256:[0-9a-f]{64}$", image):
+        return True
     tag = image_tag(image) or ""
-    return tag != "latest" and re.search(r"\d", tag) is not None
+    return tag != "latest" and re.search(r"\d+\.\d+", tag) is not None
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -258,6 +262,8 @@ def test_every_image_is_pinned_to_a_version() -> None:
         assert pinned(image), f"{name}: {image} is not pinned"
     for stage in dockerfile_stages():
         assert pinned(stage.base), f"FROM {stage.base} is not pinned"
+    if syntax := re.match(r"#\s*syntax\s*=\s*(\S+)", DOCKERFILE.read_text()):
+        assert pinned(syntax[1]), f"the Dockerfile frontend {syntax[1]} is not pinned"
 
 
 def test_the_image_built_here_is_tagged_with_the_project_version() -> None:
@@ -314,6 +320,15 @@ def test_the_placeholder_webhook_secret_of_env_example_stops_ingest_from_startin
     variables = {**generated_secrets(), "BOTHWAYS_GENERIC_WEBHOOK_SECRETS": placeholder}
     with pytest.raises(ValidationError, match="generic_webhook_secrets"):
         load_settings(monkeypatch, "ingest", variables)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_placeholder_api_keys_of_env_example_stop_every_service_from_starting(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    placeholder = read_env_file(ENV_EXAMPLE)["BOTHWAYS_API_KEYS"]
+    with pytest.raises(SettingsError, match="api_keys"):
+        load_settings(monkeypatch, service, {**generated_secrets(), "BOTHWAYS_API_KEYS": placeholder})
 
 
 def test_each_service_listens_on_its_own_port_published_on_loopback_only() -> None:
@@ -378,15 +393,31 @@ def test_services_reach_the_broker_and_database_the_stack_runs() -> None:
         assert "${POSTGRES_PASSWORD" in env["BOTHWAYS_DATABASE_URL"], name
 
 
-def test_secrets_come_from_the_env_file_and_are_required() -> None:
+def secret_fields(settings: type[ServiceSettings]) -> set[str]:
+    return {name for name, info in settings.model_fields.items() if "SecretStr" in repr(info.annotation)}
+
+
+def test_secrets_come_from_the_env_file_never_from_the_compose_file() -> None:
+    secret_like = ("_PASSWORD", "_SECRETS", "_TOKENS", "_BASIC_AUTH", "_API_KEYS")
     for name, spec in compose_services().items():
         for key, value in environment(spec).items():
-            if key in SECRETS or key.endswith(("_PASSWORD", "_SECRETS", "_API_KEYS")):
+            if key in SECRETS:
                 assert re.fullmatch(rf"\$\{{{key}:\?[^}}]+\}}", value), (
                     f"{name}: {key} must be ${{{key}:?...}}"
                 )
-    assert "BOTHWAYS_API_KEYS" in environment(bothways_services()["sla"])
-    assert "BOTHWAYS_GENERIC_WEBHOOK_SECRETS" in environment(bothways_services()["ingest"])
+            elif key.endswith(secret_like):
+                assert re.fullmatch(rf"\$\{{{key}(:-\[\])?\}}", value), (
+                    f"{name}: {key} must be ${{{key}:-[]}}"
+                )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_secret_setting_can_be_given_through_the_env_file(service: str) -> None:
+    settings = settings_class(service)
+    given = set(environment(bothways_services()[service]))
+    missing = {name for name in secret_fields(settings) if not env_names(settings)[name] & given}
+    assert not missing, f"{service}: docker-compose.yml cannot set {sorted(missing)}"
+    assert "BOTHWAYS_API_KEYS" in given, "the REST APIs need keys"
 
 
 def test_env_example_defines_every_variable_the_compose_file_requires() -> None:
@@ -397,8 +428,6 @@ def test_env_example_defines_every_variable_the_compose_file_requires() -> None:
     for name in required:
         assert example[name], f".env.example leaves {name} empty"
     interpolate(COMPOSE_FILE.read_text(), example)  # every ${...:?} guard is satisfied
-    api_keys = json.loads(example["BOTHWAYS_API_KEYS"])
-    assert all(set(scopes) <= {"read", "admin"} for scopes in api_keys.values())
     assert all(s.startswith("whsec_") for s in json.loads(example["BOTHWAYS_GENERIC_WEBHOOK_SECRETS"]))
 
 
@@ -490,6 +519,9 @@ def test_the_build_context_keeps_out_local_state_secrets_caches_and_tests() -> N
 
 def test_the_build_context_keeps_everything_the_wheel_is_built_from() -> None:
     assert in_build_context("pyproject.toml")
+    readme = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("readme")
+    if isinstance(readme, str):
+        assert in_build_context(readme), f"setuptools needs {readme}"
     sources = [
         path.relative_to(ROOT).as_posix()
         for package in ("bothways", "services")
