@@ -17,7 +17,8 @@ from services.ingest.settings import IngestSettings
 
 async def load_mappings(stack: AsyncExitStack, runtime: Runtime) -> None:
     """Read the source mappings once at start; a bad mapping file stops the start, naming the key."""
-    runtime.extras["mappings"] = load_mapping(cast(IngestSettings, runtime.settings).mapping_file)
+    settings = cast(IngestSettings, runtime.settings)
+    runtime.extras["mappings"] = load_mapping(settings.mapping_file, settings.mapping_overrides)
 
 
 SPEC = ServiceSpec(

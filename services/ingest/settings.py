@@ -7,6 +7,7 @@ BOTHWAYS_JIRA_WEBHOOK_SECRETS='["old", "new"]'. A source with nothing configured
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -33,6 +34,8 @@ class IngestSettings(ServiceSettings):
     alertmanager_basic_auth: Secrets = Field(default_factory=list)
     # A site's mapping file, merged over the packaged services/ingest/mapping.yaml.
     mapping_file: Path | None = None
+    # Last word over both files, e.g. BOTHWAYS_MAPPING_OVERRIDES='{"zendesk": {"statuses": {"hold": "pending"}}}'.
+    mapping_overrides: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("generic_webhook_secrets", "servicenow_webhook_secrets")
     @classmethod

@@ -37,7 +37,8 @@ async def test_after_a_mapping_fix_a_replay_emits_what_was_rejected(
     site_mapping = tmp_path / "mapping.yaml"
     site_mapping.write_text(yaml.safe_dump({"freshservice": {"statuses": {"6": "pending"}}}))
     since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-    async with run_service("ingest", mapping_file=site_mapping) as ingest:
+    overrides = {"freshservice": {"priorities": {"2": "P5"}}}  # the environment has the last word
+    async with run_service("ingest", mapping_file=site_mapping, mapping_overrides=overrides) as ingest:
         first = await ingest.post("/admin/replay", json={"since": since, "source": "freshservice"})
         again = await ingest.post("/admin/replay", json={"since": since})
         records = await read_topic(
@@ -49,6 +50,7 @@ async def test_after_a_mapping_fix_a_replay_emits_what_was_rejected(
     assert len(ids) == 1, "the second replay re-sent the same event id, which consumers drop"
     [event] = [decode_record(r.headers, r.value).data for r in records[:1]]
     assert event.status_category == "pending"
+    assert event.priority == "P5"
 
 
 async def test_a_replay_request_is_validated_and_needs_the_admin_scope(run_service) -> None:
