@@ -6,7 +6,9 @@ It writes a seeded ServiceNow-style export to a temporary file, then reads it wi
 `csv.DictReader` (the baseline: the cost of reading the CSV at all) and with
 `services.ingest.history.read_history` (reading plus normalising into `TicketChanged` snapshots),
 and prints rows per second for each (best of R runs), their ratio, and peak memory: the tracemalloc
-peak of each, in a separate run since tracing slows it, and the process's maxrss.
+peak of each, in a separate run since tracing slows it, and the process's maxrss. Last, the whole
+import (`bothways import servicenow-csv`: reading, normalising, batched writes to the outbox) into a
+fresh database on DATABASE_URL's server (or the local/embedded one), once.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ _BENCH = Path(__file__).resolve().parent
 sys.path[:] = [str(_BENCH.parent), *(entry for entry in sys.path if Path(entry or ".").resolve() != _BENCH)]
 
 import argparse  # noqa: E402
+import asyncio  # noqa: E402
 import csv  # noqa: E402
 import hashlib  # noqa: E402
+import os  # noqa: E402
 import random  # noqa: E402
 import resource  # noqa: E402
 import tempfile  # noqa: E402
@@ -31,6 +35,8 @@ import tracemalloc  # noqa: E402
 from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from datetime import datetime, timedelta  # noqa: E402
 from zoneinfo import ZoneInfo  # noqa: E402
+
+import asyncpg  # noqa: E402
 
 from services.ingest.history import HistorySummary, read_history, row_delivery_id  # noqa: E402
 from services.ingest.mapping import load_mapping  # noqa: E402
@@ -222,6 +228,36 @@ def maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+async def full_import(path: Path) -> tuple[float, int]:
+    """The whole import (read, normalise, batched outbox writes) into a fresh database: rows/s, outbox rows."""
+    from bothways import devstack
+    from bothways.cli import migrate_all
+    from bothways.db import create_pool
+    from services.ingest.imports import ImportFile, import_file
+    from services.ingest.readers import reader_for
+
+    name = f"bw_bench_import_{os.getpid()}"
+    with devstack.postgres(os.environ.get("DATABASE_URL")) as server:
+        admin = await asyncpg.connect(server)
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = devstack.with_database(server, name)
+            await migrate_all(url)
+            pool = await create_pool(url, schema="ingest")
+            read = reader_for(
+                "servicenow-csv", mappings=load_mapping(), time_zone=str(ZONE), date_formats=[DATE_FORMAT]
+            )
+            started = time.perf_counter()
+            summary = await import_file(pool, ImportFile("servicenow-csv", path.name, path), read=read)
+            elapsed = time.perf_counter() - started
+            outbox = await pool.fetchval("SELECT count(*) FROM outbox")
+            await pool.close()
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+    return summary.rows_read / elapsed, outbox
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bothways-history-") as tmp:
@@ -233,10 +269,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate = best_rate(history_reader, path, repeat=args.repeat)
         baseline_peak, peak = traced_peak(dict_reader, path), traced_peak(history_reader, path)
         size = path.stat().st_size
+        imported, outbox = asyncio.run(full_import(path))
     print(f"export: {args.rows} rows, {incidents} incidents, {size / 2**20:.1f} MiB (seed {args.seed})")
     print(f"csv.DictReader   {baseline:>10,.0f} rows/s   tracemalloc peak {baseline_peak / 2**20:6.2f} MiB")
     print(f"read_history     {rate:>10,.0f} rows/s   tracemalloc peak {peak / 2**20:6.2f} MiB")
     print(f"normalising costs {baseline / rate:.1f}x the plain CSV read (best of {args.repeat} runs each)")
+    print(
+        f"full import      {imported:>10,.0f} rows/s   into PostgreSQL's outbox ({outbox:,} events, batches of 1000)"
+    )
     print(f"maxrss: {rss_before:.1f} MiB after warm-up, {maxrss_mib():.1f} MiB at the end")
     return 0
 

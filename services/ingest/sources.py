@@ -15,6 +15,7 @@ from bothways.events import Event
 from services.ingest import authentication as auth
 from services.ingest import generic
 from services.ingest.mapping import Mapping as SourceMappings
+from services.ingest.normalizers import NORMALIZERS, MissingField, alertmanager
 from services.ingest.settings import IngestSettings, raw
 
 # (headers, body, settings, now) -> the platform's delivery id when authentication yields one.
@@ -40,11 +41,7 @@ def _platform(name: str) -> Normalize:
     """A platform normaliser from the routing table, with its own section of the mapping."""
 
     def normalize(payload: Any, mappings: SourceMappings, received_at: datetime) -> list[Event]:
-        from services.ingest.normalizers import NORMALIZERS
-
         if not isinstance(payload, dict):
-            from services.ingest.normalizers import MissingField
-
             raise MissingField("(root object)")
         return list(NORMALIZERS[name](payload, mapping=mappings.for_source(name), received_at=received_at))
 
@@ -59,8 +56,6 @@ def _pagerduty_delivery(headers: Mapping[str, str], payload: Any, body: bytes) -
 
 def _alertmanager_delivery(headers: Mapping[str, str], payload: Any, body: bytes) -> str:
     # Alertmanager repeats a notification with the same alerts: the delivery is what it says, not when.
-    from services.ingest.normalizers import alertmanager
-
     return alertmanager.delivery_id(payload) if isinstance(payload, dict) else auth.body_digest(body)
 
 
