@@ -45,7 +45,8 @@ format: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/pipeline.py
-	$(BIN)/python bench/calendar.py
+	$(BIN)/python bench/business_calendar.py
+	$(BIN)/python bench/history_import.py
 
 clean:
 	rm -rf $(VENV) .bothways .pytest_cache .mypy_cache .ruff_cache

@@ -13,33 +13,26 @@ fresh database on DATABASE_URL's server (or the local/embedded one), once.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import csv
+import hashlib
+import os
+import random
+import resource
 import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-# Run as `python bench/history_import.py`, this folder comes first on the import path, where
-# bench/calendar.py would shadow the standard library's calendar module (imported by pydantic, via
-# email): use the repository root instead.
-_BENCH = Path(__file__).resolve().parent
-sys.path[:] = [str(_BENCH.parent), *(entry for entry in sys.path if Path(entry or ".").resolve() != _BENCH)]
+import asyncpg
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import csv  # noqa: E402
-import hashlib  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import resource  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-from collections.abc import Callable, Iterator, Sequence  # noqa: E402
-from datetime import datetime, timedelta  # noqa: E402
-from zoneinfo import ZoneInfo  # noqa: E402
-
-import asyncpg  # noqa: E402
-
-from services.ingest.history import HistorySummary, read_history, row_delivery_id  # noqa: E402
-from services.ingest.mapping import load_mapping  # noqa: E402
+from services.ingest.history import HistorySummary, read_history, row_delivery_id
+from services.ingest.mapping import load_mapping
 
 ZONE = ZoneInfo("Europe/Paris")
 DATE_FORMAT = "%d-%m-%Y %H:%M"
