@@ -114,6 +114,7 @@ class ConsumerRunner:
             auto_offset_reset="earliest",
             max_poll_records=self.settings.consumer_batch_size,
             session_timeout_ms=self.settings.consumer_session_timeout_ms,
+            fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
             heartbeat_interval_ms=self.settings.consumer_session_timeout_ms // 4,
         )
         await self._consumer.start()

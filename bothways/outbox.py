@@ -101,6 +101,8 @@ class OutboxRelay:
     async def _run(self) -> None:
         backoff = 0.0
         while True:
+            # Cleared before publishing: a NOTIFY that arrives during the publish must wake the next round.
+            self._wake.clear()
             try:
                 await self._ensure_listener()
                 published = await self.publish_batch()
@@ -114,7 +116,6 @@ class OutboxRelay:
                 log.warning("outbox relay cannot publish; retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(backoff)
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 

@@ -28,6 +28,8 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     # How fast a dead consumer is noticed; Tansu also holds a group join for about half of it.
     consumer_session_timeout_ms: int = Field(default=10_000, ge=1000, le=300_000)
+    # How long the broker may hold a fetch waiting for data: the floor of end-to-end latency.
+    consumer_fetch_max_wait_ms: int = Field(default=100, ge=0, le=10_000)
     consumer_max_attempts: int = Field(default=3, ge=1, le=100)
     consumer_retry_backoff_seconds: float = Field(default=0.2, ge=0)
     outbox_batch_size: int = Field(default=500, ge=1, le=10_000)

@@ -141,7 +141,8 @@ async def open_runtime(stack: AsyncExitStack, spec: ServiceSpec, settings: Servi
 # --- dependencies -----------------------------------------------------------------------------------
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are `async def`: FastAPI runs plain `def` ones in a worker thread on every request.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -157,10 +158,10 @@ async def get_connection(runtime: RuntimeDep) -> AsyncIterator[db.Connection]:
 Conn = Annotated[db.Connection, Depends(get_connection)]
 
 
-def require_scope(scope: str) -> Callable[[Request, Runtime], None]:
+def require_scope(scope: str) -> Callable[[Request, Runtime], Awaitable[None]]:
     """A dependency that admits a request whose bearer API key carries `scope` (admin implies read)."""
 
-    def check(request: Request, runtime: RuntimeDep) -> None:
+    async def check(request: Request, runtime: RuntimeDep) -> None:
         header = request.headers.get("authorization", "")
         kind, _, presented = header.partition(" ")
         if kind.lower() != "bearer" or not presented:

@@ -28,11 +28,11 @@ router = APIRouter(tags=["webhooks"])
 SourceName = Literal["generic", "jira", "zendesk", "servicenow", "freshservice", "pagerduty", "alertmanager"]
 
 
-def ingest_settings(runtime: RuntimeDep) -> IngestSettings:
+async def ingest_settings(runtime: RuntimeDep) -> IngestSettings:
     return cast(IngestSettings, runtime.settings)
 
 
-def source_mappings(runtime: RuntimeDep) -> SourceMappings:
+async def source_mappings(runtime: RuntimeDep) -> SourceMappings:
     return cast(SourceMappings, runtime.extras["mappings"])
 
 

@@ -178,3 +178,27 @@ async def test_while_the_broker_is_down_rows_wait_and_are_published_when_it_retu
     finally:
         await relay.stop()
         await producer.stop()
+
+
+async def test_a_commit_during_a_publish_is_not_left_waiting_for_the_poll(
+    pool, producer, settings_for, database_url
+) -> None:
+    settings = settings_for("ingest")
+    relay = OutboxRelay(
+        pool=pool,
+        dsn=database_url,
+        producer=producer,
+        schema="ingest",
+        topic_name=settings.topic,
+        poll_seconds=60,
+    )
+    await relay.start()
+    envelopes = ticket_envelopes(200)
+    try:
+        await asyncio.sleep(0.5)
+        for envelope in envelopes:  # each commit's NOTIFY may land while the relay is publishing
+            async with pool.acquire() as conn, conn.transaction():
+                await enqueue(conn, [envelope])
+        await eventually(lambda: _is_zero(unsent(pool)), timeout=10)
+    finally:
+        await relay.stop()
