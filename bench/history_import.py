@@ -31,8 +31,13 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from bothways import devstack
+from bothways.cli import migrate_all
+from bothways.db import create_pool
 from services.ingest.history import HistorySummary, read_history, row_delivery_id
+from services.ingest.imports import ImportFile, import_file
 from services.ingest.mapping import load_mapping
+from services.ingest.readers import reader_for
 
 ZONE = ZoneInfo("Europe/Paris")
 DATE_FORMAT = "%d-%m-%Y %H:%M"
@@ -221,33 +226,26 @@ def maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def full_import(path: Path) -> tuple[float, int]:
+async def full_import(path: Path, server: str) -> tuple[float, int]:
     """The whole import (read, normalise, batched outbox writes) into a fresh database: rows/s, outbox rows."""
-    from bothways import devstack
-    from bothways.cli import migrate_all
-    from bothways.db import create_pool
-    from services.ingest.imports import ImportFile, import_file
-    from services.ingest.readers import reader_for
-
     name = f"bw_bench_import_{os.getpid()}"
-    with devstack.postgres(os.environ.get("DATABASE_URL")) as server:
-        admin = await asyncpg.connect(server)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            url = devstack.with_database(server, name)
-            await migrate_all(url)
-            pool = await create_pool(url, schema="ingest")
-            read = reader_for(
-                "servicenow-csv", mappings=load_mapping(), time_zone=str(ZONE), date_formats=[DATE_FORMAT]
-            )
-            started = time.perf_counter()
-            summary = await import_file(pool, ImportFile("servicenow-csv", path.name, path), read=read)
-            elapsed = time.perf_counter() - started
-            outbox = await pool.fetchval("SELECT count(*) FROM outbox")
-            await pool.close()
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+    admin = await asyncpg.connect(server)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = devstack.with_database(server, name)
+        await migrate_all(url)
+        pool = await create_pool(url, schema="ingest")
+        read = reader_for(
+            "servicenow-csv", mappings=load_mapping(), time_zone=str(ZONE), date_formats=[DATE_FORMAT]
+        )
+        started = time.perf_counter()
+        summary = await import_file(pool, ImportFile("servicenow-csv", path.name, path), read=read)
+        elapsed = time.perf_counter() - started
+        outbox = await pool.fetchval("SELECT count(*) FROM outbox")
+        await pool.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
     return summary.rows_read / elapsed, outbox
 
 
@@ -262,7 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate = best_rate(history_reader, path, repeat=args.repeat)
         baseline_peak, peak = traced_peak(dict_reader, path), traced_peak(history_reader, path)
         size = path.stat().st_size
-        imported, outbox = asyncio.run(full_import(path))
+        with devstack.postgres(os.environ.get("DATABASE_URL")) as server:
+            imported, outbox = asyncio.run(full_import(path, server))
     print(f"export: {args.rows} rows, {incidents} incidents, {size / 2**20:.1f} MiB (seed {args.seed})")
     print(f"csv.DictReader   {baseline:>10,.0f} rows/s   tracemalloc peak {baseline_peak / 2**20:6.2f} MiB")
     print(f"read_history     {rate:>10,.0f} rows/s   tracemalloc peak {peak / 2**20:6.2f} MiB")
