@@ -188,13 +188,269 @@ class OutageEnded(OutageSignal):
     type: ClassVar[str] = "io.bothways.outage.ended"
 
 
+# SLA timers (bothways.sla.v1), keyed by ticket
+
+
+class SlaMetric(StrEnum):
+    FIRST_RESPONSE = "first_response"
+    RESOLUTION = "resolution"
+
+
+class SlaState(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    MET = "met"
+    BREACHED = "breached"
+    CANCELLED = "cancelled"
+
+
+class SlaTimerEvent(Event):
+    """A change of one SLA timer, with the timer as it stands after the change and the ticket's
+    attribution (business service, group, priority) at that moment, so readers need no join."""
+
+    topic: ClassVar[Topic] = Topic.SLA
+
+    ticket_key: str = Field(min_length=3, max_length=300, pattern=r"^[a-z0-9_-]+:.+$")
+    timer_key: str = Field(min_length=1, max_length=300)
+    metric: SlaMetric | str
+    cycle: int = Field(ge=1)
+    priority: Priority | None = None
+    policy: str
+    policy_version: int = Field(ge=1)
+    calendar: str
+    state: SlaState | str
+    # The instant the change happened (a breach instant, a pause instant), not when it was noticed.
+    occurred_at: AwareDatetime
+    started_at: AwareDatetime
+    due_at: AwareDatetime
+    stopped_at: AwareDatetime | None = None
+    target_business_seconds: int = Field(ge=1)
+    business_elapsed_seconds: int = Field(ge=0)
+    remaining_business_seconds: int = Field(ge=0)
+    percent_elapsed: float = Field(ge=0)
+    # Happened before the timer became known (a priority change, a late event): shown, not alerted.
+    retroactive: bool = False
+    source: str | None = None
+    kind: TicketKind | None = None
+    business_service: str | None = Field(default=None, max_length=200)
+    assignment_group: str | None = Field(default=None, max_length=200)
+    assignee: str | None = Field(default=None, max_length=200)
+    organization: str | None = Field(default=None, max_length=200)
+
+    def key(self) -> str:
+        return self.ticket_key
+
+    def occurred(self) -> datetime:
+        return self.occurred_at
+
+
+class SlaStarted(SlaTimerEvent):
+    type: ClassVar[str] = "io.bothways.sla.started"
+
+
+class SlaPaused(SlaTimerEvent):
+    type: ClassVar[str] = "io.bothways.sla.paused"
+
+
+class SlaResumed(SlaTimerEvent):
+    type: ClassVar[str] = "io.bothways.sla.resumed"
+
+
+class SlaWarned(SlaTimerEvent):
+    """A warning threshold (percent of the target) was crossed."""
+
+    type: ClassVar[str] = "io.bothways.sla.warned"
+
+    threshold_percent: float = Field(gt=0, lt=100)
+
+
+class SlaBreached(SlaTimerEvent):
+    type: ClassVar[str] = "io.bothways.sla.breached"
+
+
+class SlaBreachRetracted(SlaTimerEvent):
+    """A late event showed that an announced breach did not happen."""
+
+    type: ClassVar[str] = "io.bothways.sla.breach_retracted"
+
+
+class SlaMet(SlaTimerEvent):
+    type: ClassVar[str] = "io.bothways.sla.met"
+
+
+class SlaCancelled(SlaTimerEvent):
+    """The timer no longer counts: the ticket was canceled, or a priority change superseded it."""
+
+    type: ClassVar[str] = "io.bothways.sla.cancelled"
+
+
+# Availability (bothways.availability.v1), keyed by business service
+
+
+class AvailabilityComputed(Event):
+    """The availability figures of one business service for one calendar month, recomputed whenever
+    an outage touching the month changes (a later event for the same period replaces the earlier)."""
+
+    type: ClassVar[str] = "io.bothways.availability.computed"
+    topic: ClassVar[Topic] = Topic.AVAILABILITY
+
+    business_service: str = Field(min_length=1, max_length=200)
+    period: str = Field(pattern=r"^\d{4}-\d{2}$", examples=["2026-10"])
+    period_start: AwareDatetime
+    period_end: AwareDatetime
+    occurred_at: AwareDatetime
+    objective_percent: float = Field(gt=0, le=100)
+    agreed_seconds: int = Field(ge=0)
+    downtime_seconds: float = Field(ge=0)
+    availability_percent: float | None = Field(default=None, ge=0, le=100)
+    error_budget_seconds: float = Field(ge=0)
+    budget_remaining_seconds: float
+    outages: int = Field(ge=0)
+    mtrs_seconds: float | None = None
+    mtbf_seconds: float | None = None
+    # True when a late or corrected signal changed figures already published for the period.
+    correction: bool = False
+
+    def key(self) -> str:
+        return self.business_service
+
+    def occurred(self) -> datetime:
+        return self.occurred_at
+
+
+# Surveys (bothways.surveys.v1), keyed by ticket (CSAT) or by campaign (NPS)
+
+
+class SurveyKind(StrEnum):
+    CSAT = "csat"
+    NPS = "nps"
+
+
+class SurveyEvent(Event):
+    """A step in the life of one survey invitation, with its attribution frozen at invitation time."""
+
+    topic: ClassVar[Topic] = Topic.SURVEYS
+
+    invitation_id: str = Field(min_length=1, max_length=100)
+    survey_kind: SurveyKind
+    occurred_at: AwareDatetime
+    ticket_key: str | None = Field(default=None, max_length=300)
+    campaign_id: str | None = Field(default=None, max_length=100)
+    # Pseudonymous: a stable id for the person, never the address.
+    recipient_id: str | None = Field(default=None, max_length=200)
+    business_service: str | None = Field(default=None, max_length=200)
+    assignment_group: str | None = Field(default=None, max_length=200)
+    assignee: str | None = Field(default=None, max_length=200)
+    priority: Priority | None = None
+    organization: str | None = Field(default=None, max_length=200)
+    source: str | None = None
+
+    def key(self) -> str:
+        return self.ticket_key or f"campaign:{self.campaign_id or self.invitation_id}"
+
+    def occurred(self) -> datetime:
+        return self.occurred_at
+
+
+class SurveyScheduled(SurveyEvent):
+    type: ClassVar[str] = "io.bothways.survey.scheduled"
+
+    send_at: AwareDatetime
+
+
+class SurveyThrottled(SurveyEvent):
+    """Not sent: the fatigue budget, sampling or a rule said no; the reason says which."""
+
+    type: ClassVar[str] = "io.bothways.survey.throttled"
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class SurveySent(SurveyEvent):
+    type: ClassVar[str] = "io.bothways.survey.sent"
+
+    channel: str = Field(min_length=1, max_length=50)
+    expires_at: AwareDatetime | None = None
+
+
+class SurveyDeliveryFailed(SurveyEvent):
+    type: ClassVar[str] = "io.bothways.survey.delivery_failed"
+
+    channel: str = Field(min_length=1, max_length=50)
+    attempts: int = Field(ge=1)
+    error: str = Field(max_length=2000)
+
+
+class SurveyAnswered(SurveyEvent):
+    """An answer: CSAT 1-5 (or 2-point, 1 bad 2 good) sets `satisfied`; NPS 0-10 sets `nps_band`."""
+
+    type: ClassVar[str] = "io.bothways.survey.answered"
+
+    score: int = Field(ge=0, le=10)
+    scale: str = Field(min_length=1, max_length=20, examples=["1-5", "2-point", "0-10"])
+    satisfied: bool | None = None
+    nps_band: str | None = Field(default=None, pattern=r"^(promoter|passive|detractor)$")
+    reason: str | None = Field(default=None, max_length=200)
+    comment: str | None = Field(default=None, max_length=5000)
+
+
+class SurveyExpired(SurveyEvent):
+    type: ClassVar[str] = "io.bothways.survey.expired"
+
+
+class FollowupEvent(SurveyEvent):
+    """The closed loop after an unhappy answer."""
+
+    followup_id: str = Field(min_length=1, max_length=100)
+    due_at: AwareDatetime
+
+
+class FollowupOpened(FollowupEvent):
+    type: ClassVar[str] = "io.bothways.followup.opened"
+
+
+class FollowupOverdue(FollowupEvent):
+    type: ClassVar[str] = "io.bothways.followup.overdue"
+
+
+class FollowupClosed(FollowupEvent):
+    type: ClassVar[str] = "io.bothways.followup.closed"
+
+    outcome: str = Field(min_length=1, max_length=100)
+    note: str | None = Field(default=None, max_length=5000)
+
+
 def ticket_key(source: str, external_id: str) -> str:
     """The aggregate id of a ticket: `<source>:<external id>`, e.g. `jira:SUP-42`."""
     return f"{source}:{external_id}"
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    event_type.type: event_type for event_type in (TicketChanged, OutageStarted, OutageUpdated, OutageEnded)
+    event_type.type: event_type
+    for event_type in (
+        TicketChanged,
+        OutageStarted,
+        OutageUpdated,
+        OutageEnded,
+        SlaStarted,
+        SlaPaused,
+        SlaResumed,
+        SlaWarned,
+        SlaBreached,
+        SlaBreachRetracted,
+        SlaMet,
+        SlaCancelled,
+        AvailabilityComputed,
+        SurveyScheduled,
+        SurveyThrottled,
+        SurveySent,
+        SurveyDeliveryFailed,
+        SurveyAnswered,
+        SurveyExpired,
+        FollowupOpened,
+        FollowupOverdue,
+        FollowupClosed,
+    )
 }
 
 

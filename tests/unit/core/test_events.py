@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bothways.events import (
+    EVENT_TYPES,
     Envelope,
     StatusCategory,
     TicketChanged,
@@ -106,3 +107,76 @@ def test_the_envelope_time_is_when_the_fact_happened() -> None:
     envelope = envelope_for(ticket(), event_id="e", source="s")
     assert isinstance(envelope, Envelope)
     assert envelope.time == NOW
+
+
+# One valid payload per event family; the round trip below covers every registered type.
+_SLA = {
+    "ticket_key": "jira:SUP-42",
+    "timer_key": "resolution/1/P2/2026-11-02T09:30:00Z",
+    "metric": "resolution",
+    "cycle": 1,
+    "priority": "P2",
+    "policy": "standard",
+    "policy_version": 1,
+    "calendar": "office-berlin",
+    "state": "breached",
+    "occurred_at": NOW,
+    "started_at": NOW,
+    "due_at": NOW,
+    "target_business_seconds": 3600,
+    "business_elapsed_seconds": 3601,
+    "remaining_business_seconds": 0,
+    "percent_elapsed": 100.03,
+    "threshold_percent": 75,
+}
+_SURVEY = {
+    "invitation_id": "inv-1",
+    "survey_kind": "csat",
+    "occurred_at": NOW,
+    "ticket_key": "jira:SUP-42",
+    "send_at": NOW,
+    "reason": "cooldown",
+    "channel": "email",
+    "attempts": 3,
+    "error": "connection refused",
+    "score": 2,
+    "scale": "1-5",
+    "followup_id": "f-1",
+    "due_at": NOW,
+    "outcome": "resolved",
+}
+_AVAILABILITY = {
+    "business_service": "payments",
+    "period": "2026-10",
+    "period_start": NOW,
+    "period_end": NOW,
+    "occurred_at": NOW,
+    "objective_percent": 99.9,
+    "agreed_seconds": 2678400,
+    "downtime_seconds": 600,
+    "error_budget_seconds": 2678.4,
+    "budget_remaining_seconds": 2078.4,
+    "outages": 1,
+}
+_OUTAGE = {
+    "signal_key": "alertmanager:abc",
+    "source": "alertmanager",
+    "service_reference": "payments",
+    "occurred_at": NOW,
+    "started_at": NOW,
+}
+
+
+@pytest.mark.parametrize("event_type", sorted(EVENT_TYPES), ids=str)
+def test_every_registered_event_type_survives_the_round_trip(event_type: str) -> None:
+    model = EVENT_TYPES[event_type]
+    fields = {"ticket": {}, "sla": _SLA, "survey": _SURVEY, "followup": _SURVEY}.get(
+        event_type.split(".")[2], _AVAILABILITY if "availability" in event_type else _OUTAGE
+    )
+    own = {name: value for name, value in fields.items() if name in model.model_fields}
+    event = ticket() if model is TicketChanged else model.model_validate(own)
+    envelope = envelope_for(event, event_id="e-1", source="/bothways/test")
+    decoded = decode_record(envelope.headers(), envelope.value_bytes())
+    assert type(decoded.data) is model
+    assert decoded == envelope
+    assert decoded.topic == model.topic
