@@ -25,6 +25,7 @@ from bothways.errors import BodyTooLarge, DomainError, Forbidden, Unauthenticate
 from bothways.events import Topic
 from bothways.logs import configure_logging
 from bothways.outbox import OutboxRelay
+from bothways.scheduler import DueStep, Scheduler
 from bothways.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class Runtime:
     producer: AIOKafkaProducer
     relay: OutboxRelay | None = None
     consumer: kafka.ConsumerRunner | None = None
+    scheduler: Scheduler | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -59,6 +61,8 @@ class ServiceSpec:
     handlers: kafka.Handlers = field(default_factory=dict)
     refreshers: Sequence[metrics.Refresher] = ()
     parts: Sequence[LifespanPart] = ()
+    # Work due at an instant (see bothways/scheduler.py), built from the runtime once it is open.
+    due_work: Callable[[Runtime], DueStep] | None = None
     # Path prefixes whose bodies are uploads: they get max_upload_bytes instead of max_body_bytes.
     upload_prefixes: tuple[str, ...] = ()
 
@@ -135,6 +139,16 @@ async def open_runtime(stack: AsyncExitStack, spec: ServiceSpec, settings: Servi
         stack.push_async_callback(runtime.consumer.stop)
     for part in spec.parts:
         await part(stack, runtime)
+    if spec.due_work is not None:
+        runtime.scheduler = Scheduler(
+            pool=pool,
+            dsn=settings.database_url,
+            schema=spec.name,
+            step=spec.due_work(runtime),
+            batch_size=settings.scheduler_batch_size,
+        )
+        await runtime.scheduler.start()
+        stack.push_async_callback(runtime.scheduler.stop)
     return runtime
 
 
