@@ -16,8 +16,8 @@ dev: $(INSTALLED)
 	$(BIN)/bothways dev
 
 # Real protocol peers the tests use, installed from Debian when missing: promtool lints /metrics,
-# Alertmanager sends real webhooks.
-TEST_TOOLS := promtool:prometheus prometheus-alertmanager:prometheus-alertmanager
+# Alertmanager sends real webhooks, chromium runs the browser tests.
+TEST_TOOLS := promtool:prometheus prometheus-alertmanager:prometheus-alertmanager chromium:chromium
 test-tools:
 	@missing=""; for tool in $(TEST_TOOLS); do \
 	  command -v $${tool%%:*} >/dev/null 2>&1 || missing="$$missing $${tool##*:}"; \
