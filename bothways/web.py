@@ -44,7 +44,8 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-# Service-specific parts of the lifespan (e.g. the SLA scheduler): opened after the core, closed before it.
+# Service-specific parts of the lifespan (e.g. loading configuration): opened after the pool and the
+# producer and before the relay and the consumer; closed in reverse.
 LifespanPart = Callable[[AsyncExitStack, Runtime], Awaitable[None]]
 
 
@@ -114,6 +115,9 @@ async def open_runtime(stack: AsyncExitStack, spec: ServiceSpec, settings: Servi
     await producer.start()
     stack.push_async_callback(producer.stop)
     runtime = Runtime(settings=settings, pool=pool, producer=producer)
+    # Configuration the handlers depend on is in place before the first record is consumed.
+    for part in spec.parts:
+        await part(stack, runtime)
     if spec.produces:
         runtime.relay = OutboxRelay(
             pool=pool,
@@ -137,8 +141,6 @@ async def open_runtime(stack: AsyncExitStack, spec: ServiceSpec, settings: Servi
         )
         await runtime.consumer.start()
         stack.push_async_callback(runtime.consumer.stop)
-    for part in spec.parts:
-        await part(stack, runtime)
     if spec.due_work is not None:
         runtime.scheduler = Scheduler(
             pool=pool,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bothways.events import Envelope
 from bothways.signing import signed_headers
 
 API_KEY = "test-admin-key"
@@ -149,3 +150,18 @@ async def read_topic(bootstrap: str, topic: str, *, count: int, timeout: float =
 async def _partitions(consumer: Any, topic: str) -> set[int] | None:
     await consumer._client.force_metadata_update()
     return consumer.partitions_for_topic(topic)
+
+
+async def publish(bootstrap: str, topic: str, envelopes: Sequence[Envelope]) -> None:
+    """Produce events onto a topic the way the outbox relay does (binary-mode CloudEvents)."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for envelope in envelopes:
+            await producer.send_and_wait(
+                topic, value=envelope.value_bytes(), key=envelope.key_bytes(), headers=envelope.headers()
+            )
+    finally:
+        await producer.stop()

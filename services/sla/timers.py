@@ -709,7 +709,11 @@ def _reopen_transitions(before: TimerState | None, after: TimerState) -> list[Ti
 
 
 def _warning_transitions(before: TimerState | None, after: TimerState) -> list[TimerTransition]:
-    announced = {mark.percent for mark in before.warnings} if before is not None else set()
+    if before is None:
+        # A timer first seen with warnings already crossed (a late start, a history import): they are
+        # history, shown on the timer but not announced.
+        return []
+    announced = {mark.percent for mark in before.warnings}
     fresh = [m for m in after.warnings if not m.retroactive and m.percent not in announced]
     newly_breached = after.is_breached and (before is None or not before.is_breached)
     # No storm: a breach supersedes the warnings not yet announced, and of several only the highest is news.

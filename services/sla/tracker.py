@@ -1,0 +1,354 @@
+"""Keeping every ticket's SLA timers: recomputed from the history on each ticket event, fired on time.
+
+Two paths change a timer, and both announce exactly what `timers.transitions` defines:
+- a ticket event (or a recalculation) recomputes the ticket's timers from its whole history, first
+  firing any mark already due, then comparing the timers computed from the history without the new
+  snapshot with those computed with it, both at the same instant;
+- the scheduler fires stored marks (warnings, breaches) at their instants without reading the history.
+A ticket's row is locked while it is recomputed, and a timer's row while it fires, so the two paths
+never announce the same change twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bothways.db import Connection
+from bothways.events import Envelope, SlaTimerEvent, TicketChanged, envelope_for
+from bothways.outbox import enqueue
+from bothways.scheduler import StepResult, wake_scheduler
+from services.sla import store
+from services.sla.calendar import Calendar
+from services.sla.firing import (
+    Mark,
+    due_marks,
+    event_id,
+    mark_event,
+    marks_of,
+    ticket_fields,
+    transition_event,
+)
+from services.sla.metrics import record_fired, record_transition
+from services.sla.policy import Policy
+from services.sla.rulebook import Rulebook
+from services.sla.timers import (
+    TimerState,
+    TimerStatus,
+    TransitionKind,
+    compute_timers,
+    ordered_history,
+    transitions,
+)
+
+EVENT_SOURCE = "/bothways/sla"
+# A snapshot stamped this far ahead of our clock (a platform clock running fast) counts as now.
+_CLOCK_SKEW_TOLERANCE = timedelta(seconds=60)
+
+
+class RulebookCache:
+    """The stored rules, reloaded when they change (checked at most once per `refresh_seconds`).
+
+    Clocks are kept across reloads: a (calendar, version) never changes once stored."""
+
+    def __init__(self, *, refresh_seconds: float = 1.0) -> None:
+        self.refresh_seconds = refresh_seconds
+        self._book: Rulebook | None = None
+        self._stamp: int | None = None
+        self._checked = 0.0
+
+    async def get(self, conn: Connection, *, fresh: bool = False) -> Rulebook:
+        """The rules; `fresh` checks the store now rather than trusting the last check."""
+        recent = time.monotonic() - self._checked < self.refresh_seconds
+        if self._book is not None and recent and not fresh:
+            return self._book
+        stamp = await store.config_stamp(conn)
+        if self._book is None or stamp != self._stamp:
+            self._book = await load_rulebook(conn, previous=self._book)
+            self._stamp = stamp
+        self._checked = time.monotonic()
+        return self._book
+
+
+async def load_rulebook(conn: Connection, *, previous: Rulebook | None = None) -> Rulebook:
+    """Every stored calendar and policy version, and the order in force."""
+    stored = await store.stored_config(conn)
+    return Rulebook(
+        calendars={
+            (r["name"], r["version"]): Calendar.from_config(r["definition"]) for r in stored["calendars"]
+        },
+        policies={(r["name"], r["version"]): Policy.from_config(r["definition"]) for r in stored["policies"]},
+        order=[(r["name"], r["version"]) for r in stored["order"]],
+        _clocks=previous._clocks if previous is not None else {},
+    )
+
+
+RULES = RulebookCache()
+
+
+async def track_ticket(conn: Connection, *, ticket: TicketChanged, event_id: str, now: datetime) -> None:
+    """Add a snapshot to the ticket's history and announce what it changes on the ticket's timers."""
+    await store.record_ticket_event(conn, event_id=event_id, ticket=ticket)
+    moment = (
+        now
+        if ticket.occurred_at <= now or ticket.occurred_at - now > _CLOCK_SKEW_TOLERANCE
+        else ticket.occurred_at
+    )
+    await reevaluate(
+        conn, ticket_key=ticket.ticket_key, rulebook=await RULES.get(conn), now=moment, new_event=event_id
+    )
+
+
+async def recalculate(conn: Connection, *, ticket_key: str, now: datetime) -> bool:
+    """Move a ticket's timers to the policy and calendar versions now in force; False if unknown."""
+    rulebook = await RULES.get(conn, fresh=True)
+    return await reevaluate(conn, ticket_key=ticket_key, rulebook=rulebook, now=now, repin=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    policy: Policy | None
+    pins: dict[str, int]
+
+
+async def reevaluate(
+    conn: Connection,
+    *,
+    ticket_key: str,
+    rulebook: Rulebook,
+    now: datetime,
+    new_event: str | None = None,
+    repin: bool = False,
+) -> bool:
+    """Recompute a ticket's timers and announce the transitions; False if the ticket is unknown."""
+    ticket_row = await store.lock_ticket(conn, ticket_key=ticket_key)
+    if ticket_row is None:
+        return False
+    now = now.replace(microsecond=0)
+    stored = {row["timer_key"]: row for row in await store.timers_for_update(conn, ticket_key=ticket_key)}
+    announcements: list[tuple[SlaTimerEvent, str, Mark | None]] = list(_catch_up(stored.values(), now=now))
+    snapshots = await store.snapshots(conn, ticket_key=ticket_key)
+    history = [snapshot for _, snapshot in snapshots]
+    in_effect = ordered_history(history, now=now)
+    if not in_effect:
+        return True
+    latest = in_effect[-1]
+    old = _Choice(
+        rulebook.policy(ticket_row["policy"], ticket_row["policy_version"]) if ticket_row["policy"] else None,
+        ticket_row["calendar_versions"],
+    )
+    new = _choose_policy(rulebook, latest=latest, current=old, repin=repin)
+    previous_history = [snapshot for event, snapshot in snapshots if event != new_event]
+    before = _compute(previous_history, old, rulebook, now=now)
+    after = _compute(history, new, rulebook, now=now)
+    rows = []
+    retracted: set[str] = set()
+    for change in transitions(before, after, now=now):
+        ordinal = stored[change.key]["retractions"] if change.key in stored else 0
+        event = transition_event(change, ticket=latest)
+        announcements.append(
+            (
+                event,
+                event_id(
+                    ticket_key=ticket_key,
+                    timer_key=change.key,
+                    kind=change.kind,
+                    at=change.at,
+                    ordinal=ordinal,
+                ),
+                None,
+            )
+        )
+        if change.kind is TransitionKind.BREACH_RETRACTED:
+            retracted.add(change.key)
+    for state in after:
+        kept = stored.get(state.key)
+        retractions = (kept["retractions"] if kept else 0) + (1 if state.key in retracted else 0)
+        rows.append(_timer_row(state, ticket=latest, retractions=retractions))
+    await store.save_timers(conn, ticket_key=ticket_key, rows=rows)
+    await store.pin_ticket(
+        conn,
+        ticket_key=ticket_key,
+        policy=new.policy.name if new.policy else None,
+        policy_version=new.policy.version if new.policy else None,
+        calendar_versions=new.pins,
+        evaluated_at=now,
+    )
+    await _announce(conn, announcements, now=now)
+    if any(row["next_due_at"] is not None for row in rows):
+        await wake_scheduler(conn)
+    return True
+
+
+async def fire_due(conn: Connection, now: datetime, *, limit: int) -> StepResult:
+    """The scheduler's step: fire the marks due at `now`, then tell when the next one is due."""
+    rows = await store.claim_due_timers(conn, now=now, limit=limit)
+    announcements = _catch_up(rows, now=now)
+    await store.update_fired(conn, rows=rows)
+    await _announce(conn, announcements, now=now)
+    return StepResult(done=len(rows), next_due=await store.next_due(conn))
+
+
+# Announcing
+
+
+def _catch_up(
+    rows: Iterable[dict[str, Any]], *, now: datetime
+) -> list[tuple[SlaTimerEvent, str, Mark | None]]:
+    """Fire the due marks of stored timers, updating the rows in place; returns what to announce."""
+    announced: list[tuple[SlaTimerEvent, str, Mark | None]] = []
+    for row in rows:
+        marks = [Mark.from_json(mark) for mark in row["marks"]]
+        mark, ahead = due_marks(marks, now=now)
+        if mark is None:
+            continue
+        row["marks"] = [m.to_json() for m in ahead]
+        row["next_due_at"] = ahead[0].at if ahead else None
+        row["business_elapsed_seconds"] = mark.elapsed
+        row["evaluated_at"] = mark.at
+        if mark.kind is TransitionKind.BREACHED:
+            row["state"] = TimerStatus.BREACHED.value
+            row["breached_at"] = mark.at
+        row["announced_warnings"] = sorted(
+            {*row["announced_warnings"], *(m.percent for m in marks if m.at <= now and m.percent is not None)}
+        )
+        event = mark_event(
+            mark,
+            ticket_key=row["ticket_key"],
+            timer=_stored_timer_fields(row),
+            ticket=_stored_ticket_fields(row),
+        )
+        ordinal = row["retractions"]
+        announced.append(
+            (
+                event,
+                event_id(
+                    ticket_key=row["ticket_key"],
+                    timer_key=row["timer_key"],
+                    kind=mark.kind,
+                    at=mark.at,
+                    ordinal=ordinal,
+                ),
+                mark,
+            )
+        )
+    return announced
+
+
+async def _announce(
+    conn: Connection, announcements: Sequence[tuple[SlaTimerEvent, str, Mark | None]], *, now: datetime
+) -> None:
+    envelopes: list[Envelope] = []
+    emissions = []
+    for event, identifier, mark in announcements:
+        envelopes.append(envelope_for(event, event_id=identifier, source=EVENT_SOURCE))
+        lateness = (now - mark.at).total_seconds() if mark is not None else None
+        emissions.append(
+            {
+                "event_id": identifier,
+                "ticket_key": event.ticket_key,
+                "timer_key": event.timer_key,
+                "kind": event.type.rsplit(".", 1)[1],
+                "occurred_at": event.occurred_at,
+                "threshold_percent": getattr(event, "threshold_percent", None),
+                "retroactive": event.retroactive,
+                "emitted_at": now,
+                "lateness_seconds": lateness,
+            }
+        )
+        record_transition(event)
+        if lateness is not None:
+            record_fired(lateness)
+    await enqueue(conn, envelopes)
+    await store.record_emissions(conn, rows=emissions)
+
+
+# Choosing and computing
+
+
+def _choose_policy(rulebook: Rulebook, *, latest: TicketChanged, current: _Choice, repin: bool) -> _Choice:
+    """The policy matching the ticket now: the pinned version while the same policy matches."""
+    matched = rulebook.match(latest)
+    if matched is None:
+        return _Choice(None, {})
+    if not repin and current.policy is not None and current.policy.name == matched.name:
+        return _Choice(current.policy, rulebook.pins_for(current.policy, keep=current.pins))
+    return _Choice(matched, rulebook.pins_for(matched, keep={} if repin else current.pins))
+
+
+def _compute(
+    history: Sequence[TicketChanged], choice: _Choice, rulebook: Rulebook, *, now: datetime
+) -> list[TimerState]:
+    if choice.policy is None or not history:
+        return []
+    return compute_timers(history, policy=choice.policy, calendars=rulebook.clocks(choice.pins), now=now)
+
+
+def compute_for_ticket(
+    history: Sequence[TicketChanged],
+    *,
+    policy: Policy,
+    pins: dict[str, int],
+    rulebook: Rulebook,
+    now: datetime,
+) -> list[TimerState]:
+    """A ticket's timers as of `now` under its pinned versions."""
+    return _compute(history, _Choice(policy, pins), rulebook, now=now)
+
+
+# Rows
+
+
+def _timer_row(state: TimerState, *, ticket: TicketChanged, retractions: int) -> dict[str, Any]:
+    marks = marks_of(state)
+    return {
+        "ticket_key": ticket.ticket_key,
+        "timer_key": state.key,
+        "metric": state.metric.value,
+        "cycle": state.cycle,
+        "priority": state.priority.value if state.priority is not None else None,
+        "policy": state.policy,
+        "policy_version": state.policy_version,
+        "calendar": state.calendar,
+        "state": state.status.value,
+        "superseded": state.superseded,
+        "started_at": state.started_at,
+        "attached_at": state.attached_at,
+        "stopped_at": state.stopped_at,
+        "due_at": state.due_at,
+        "breaches_at": state.breaches_at,
+        "breached_at": state.breached_at,
+        "evaluated_at": state.evaluated_at,
+        "target_business_seconds": state.target_business_seconds,
+        "business_elapsed_seconds": state.business_elapsed_seconds,
+        "announced_warnings": sorted(mark.percent for mark in state.warnings),
+        "marks": [mark.to_json() for mark in marks],
+        "next_due_at": marks[0].at if marks else None,
+        "retractions": retractions,
+        **ticket_fields(ticket),
+    }
+
+
+def _stored_timer_fields(row: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "timer_key",
+        "metric",
+        "cycle",
+        "priority",
+        "policy",
+        "policy_version",
+        "calendar",
+        "started_at",
+        "due_at",
+        "stopped_at",
+        "target_business_seconds",
+    )
+    return {key: row[key] for key in keys}
+
+
+def _stored_ticket_fields(row: dict[str, Any]) -> dict[str, Any]:
+    keys = ("source", "kind", "business_service", "assignment_group", "assignee", "organization")
+    return {key: row[key] for key in keys}
