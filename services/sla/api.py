@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query
@@ -244,3 +244,28 @@ async def write_policies(
     """Put policies in force, in order; a changed policy needs a new version number."""
     async with conn.transaction():
         return await configuration.put_policies(conn, definitions=policies)
+
+
+class SimulationIn(BaseModel):
+    policy: dict[str, Any]
+
+
+@router.post("/policies/{name}:simulate", tags=["configuration"], dependencies=[AdminScope])
+async def simulate_policy(
+    conn: Conn,
+    body: SimulationIn,
+    name: Annotated[str, Path(min_length=1, max_length=200)],
+    period: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-10"])],
+) -> dict[str, Any]:
+    """How a draft of a policy would have scored on the tickets created in a month (UTC); nothing is emitted."""
+    start, end = month_bounds(period)
+    return await reads.simulate_policy(
+        conn, name=name, definition=body.policy, start=start, end=end, now=utc_now()
+    )
+
+
+def month_bounds(period: str) -> tuple[datetime, datetime]:
+    """The first instant of a YYYY-MM month in UTC and of the month after it."""
+    year, month = (int(part) for part in period.split("-"))
+    start = datetime(year, month, 1, tzinfo=UTC)
+    return start, datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)

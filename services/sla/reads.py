@@ -11,7 +11,9 @@ from typing import Any
 from bothways.db import Connection
 from bothways.errors import InvalidInput, NotFound
 from services.sla import store
-from services.sla.policy import Metric
+from services.sla.policy import Metric, PolicyConfigError
+from services.sla.rulebook import parse_policies
+from services.sla.simulation import Compliance, simulate
 from services.sla.timers import TimerState, breach_summary
 from services.sla.tracker import RULES, compute_for_ticket
 
@@ -140,3 +142,35 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     if not isinstance(ticket_key, str) or not isinstance(timer_key, str):
         raise InvalidInput("cursor: not a cursor this API returned")
     return ticket_key, timer_key
+
+
+SIMULATION_TICKET_LIMIT = 100_000
+_SIMULATION_CHUNK = 500
+
+
+async def simulate_policy(
+    conn: Connection, *, name: str, definition: dict[str, Any], start: datetime, end: datetime, now: datetime
+) -> dict[str, Any]:
+    """Compliance a draft policy would have had on the tickets created in [start, end), emitting nothing."""
+    rulebook = await RULES.get(conn, fresh=True)
+    try:
+        [(policy, _)] = parse_policies(
+            [{**definition, "name": name}], calendars=set(rulebook.current_calendars)
+        )
+    except PolicyConfigError as error:
+        raise InvalidInput(str(error)) from error
+    clocks = rulebook.clocks(rulebook.pins_for(policy, keep={}))
+    keys = await store.tickets_created(conn, start=start, end=end, limit=SIMULATION_TICKET_LIMIT + 1)
+    tally = Compliance()
+    for offset in range(0, min(len(keys), SIMULATION_TICKET_LIMIT), _SIMULATION_CHUNK):
+        chunk = keys[offset : offset + _SIMULATION_CHUNK]
+        simulate(
+            await store.histories(conn, ticket_keys=chunk), policy=policy, clocks=clocks, now=now, into=tally
+        )
+    return {
+        "policy": name,
+        "period_start": start,
+        "period_end": end,
+        "truncated": len(keys) > SIMULATION_TICKET_LIMIT,
+        **tally.report(),
+    }

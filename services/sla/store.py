@@ -112,6 +112,12 @@ FROM sla_timer t JOIN ticket k ON k.ticket_key = t.ticket_key
 WHERE t.state = 'running' AND ($1::text IS NULL OR t.business_service = $1)
 ORDER BY t.breaches_at, t.ticket_key, t.timer_key LIMIT $2
 """
+SELECT_TICKETS_CREATED = """
+SELECT ticket_key FROM ticket
+WHERE (snapshot->>'created_at')::timestamptz >= $1 AND (snapshot->>'created_at')::timestamptz < $2
+ORDER BY ticket_key LIMIT $3
+"""
+SELECT_SNAPSHOTS_OF = "SELECT ticket_key, snapshot FROM ticket_event WHERE ticket_key = ANY($1::text[])"
 COUNT_TIMERS_BY_STATE = "SELECT state, count(*) AS timers FROM sla_timer GROUP BY state"
 
 SELECT_CALENDARS = "SELECT name, version, definition, created_at FROM sla_calendar ORDER BY name, version"
@@ -264,6 +270,19 @@ async def list_timers(
 async def at_risk(conn: Connection, *, business_service: str | None, limit: int) -> list[dict[str, Any]]:
     """Running timers, the soonest to breach first."""
     return [_timer_row(row) for row in await conn.fetch(SELECT_AT_RISK, business_service, limit)]
+
+
+async def tickets_created(conn: Connection, *, start: datetime, end: datetime, limit: int) -> list[str]:
+    """Keys of the tickets created in [start, end)."""
+    return [row["ticket_key"] for row in await conn.fetch(SELECT_TICKETS_CREATED, start, end, limit)]
+
+
+async def histories(conn: Connection, *, ticket_keys: Sequence[str]) -> list[list[TicketChanged]]:
+    """The snapshots of several tickets, one list per ticket."""
+    grouped: dict[str, list[TicketChanged]] = {}
+    for row in await conn.fetch(SELECT_SNAPSHOTS_OF, list(ticket_keys)):
+        grouped.setdefault(row["ticket_key"], []).append(TicketChanged.model_validate_json(row["snapshot"]))
+    return list(grouped.values())
 
 
 async def timers_by_state(conn: Connection) -> dict[str, int]:

@@ -280,3 +280,61 @@ async def test_recalculation_moves_a_running_timer_to_the_versions_in_force(
         assert body["policy_version"] == 2
         assert [(t["metric"], t["target_business_seconds"]) for t in body["timers"]] == [("resolution", 3600)]
         assert (await sla.post("/tickets/generic:nobody/slas:recalculate")).status_code == 404
+
+
+async def test_a_draft_policy_is_simulated_over_the_period_without_emitting(
+    run_service, settings_for, config_file
+) -> None:
+    settings = settings_for("sla")
+    created = whole_second() - timedelta(minutes=5)
+    resolved = created + timedelta(seconds=2)
+    async with run_service("sla", sla_config_file=config_file) as sla:
+        await send(
+            settings,
+            snapshot("7", at=created, created=created, status="New", category="new"),
+            snapshot("7", at=resolved, created=created, status="Resolved", category="resolved"),
+            snapshot("8", at=created, created=created, status="New", category="new", business_service="vpn"),
+        )
+        await eventually(lambda: _timers_of(sla, "generic:8"))
+        emitted = len(await sla_events(settings, count=100, timeout=3))
+        period = created.strftime("%Y-%m")
+
+        def draft(target: str) -> dict[str, Any]:
+            return {
+                "policy": {
+                    "version": 9,
+                    "metrics": {"resolution": {"calendar": "always", "targets": {"default": target}}},
+                }
+            }
+
+        strict = await sla.post("/policies/fast:simulate", params={"period": period}, json=draft("1s"))
+        assert strict.status_code == 200, strict.text
+        result = strict.json()
+        assert (result["tickets"], result["matched"]) == (2, 2)
+        # Ticket 7 took 2 s: breached under a 1 s target; ticket 8 never resolved: breached long ago.
+        assert result["metrics"]["resolution"]["overall"] == {
+            "met": 0,
+            "breached": 2,
+            "compliance_percent": 0.0,
+        }
+        lenient = (
+            await sla.post("/policies/fast:simulate", params={"period": period}, json=draft("1h"))
+        ).json()
+        assert lenient["metrics"]["resolution"]["business_service"]["email"]["compliance_percent"] == 100.0
+        assert lenient["still_running"] == {"resolution": 1}
+
+        bad = await sla.post("/policies/fast:simulate", params={"period": "2026-13"}, json=draft("1s"))
+        assert bad.status_code == 422
+        unknown = await sla.post(
+            "/policies/fast:simulate",
+            params={"period": period},
+            json={"policy": {"metrics": {"resolution": {"calendar": "x", "targets": {"P1": "1h"}}}}},
+        )
+        assert unknown.status_code == 422
+        assert "calendar" in unknown.text
+        assert len(await sla_events(settings, count=100, timeout=2)) == emitted
+
+
+async def _timers_of(sla, ticket_key: str) -> Any:
+    response = await sla.get(f"/tickets/{ticket_key}/slas")
+    return response.json()["timers"] if response.status_code == 200 else None
