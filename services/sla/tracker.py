@@ -32,7 +32,7 @@ from services.sla.firing import (
     ticket_fields,
     transition_event,
 )
-from services.sla.metrics import record_fired, record_transition
+from services.sla.metrics import record_fired, record_transitions
 from services.sla.policy import Policy
 from services.sla.rulebook import Rulebook
 from services.sla.timers import (
@@ -243,9 +243,12 @@ async def _announce(
 ) -> None:
     envelopes: list[Envelope] = []
     emissions = []
+    lateness = []
     for event, identifier, mark in announcements:
         envelopes.append(envelope_for(event, event_id=identifier, source=EVENT_SOURCE))
-        lateness = (now - mark.at).total_seconds() if mark is not None else None
+        late = (now - mark.at).total_seconds() if mark is not None else None
+        if late is not None:
+            lateness.append(late)
         emissions.append(
             {
                 "event_id": identifier,
@@ -256,14 +259,13 @@ async def _announce(
                 "threshold_percent": getattr(event, "threshold_percent", None),
                 "retroactive": event.retroactive,
                 "emitted_at": now,
-                "lateness_seconds": lateness,
+                "lateness_seconds": late,
             }
         )
-        record_transition(event)
-        if lateness is not None:
-            record_fired(lateness)
     await enqueue(conn, envelopes)
     await store.record_emissions(conn, rows=emissions)
+    record_transitions(event for event, _, _ in announcements)
+    record_fired(lateness)
 
 
 # Choosing and computing
