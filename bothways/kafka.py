@@ -25,6 +25,9 @@ TOPIC_ALREADY_EXISTS = 36
 # A handler applies one event inside the runner's transaction: (connection, event, envelope).
 Handler = Callable[[Connection, Any, Envelope], Awaitable[None]]
 Handlers = Mapping[type[Event], Handler]
+# Runs once per applied batch, in its transaction, after the handlers, with the events they applied:
+# for effects that should see the whole batch (the SLA service recomputes each ticket once).
+BatchHook = Callable[[Connection, Sequence[Envelope]], Awaitable[None]]
 
 INSERT_INBOX = """
 INSERT INTO inbox (event_id, topic) SELECT unnest($1::text[]), $2
@@ -92,12 +95,14 @@ class ConsumerRunner:
         pool: Pool,
         handlers: Handlers,
         dead_letters: AIOKafkaProducer,
+        after_batch: BatchHook | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
         self.topics = [settings.topic(t) for t in topics]
         self.pool = pool
         self.handlers = handlers
+        self.after_batch = after_batch
         self.dead_letters = dead_letters
         self.dead_letter_topic = settings.topic(Topic.DEADLETTER)
         self._consumer: AIOKafkaConsumer | None = None
@@ -214,6 +219,7 @@ class ConsumerRunner:
                 row["event_id"] for row in await conn.fetch(INSERT_INBOX, [e.id for e in envelopes], topic)
             }
             outcomes = {"applied": 0, "duplicate": 0, "ignored": 0}
+            applied: list[Envelope] = []
             for envelope in envelopes:
                 if envelope.id not in fresh:
                     outcomes["duplicate"] += 1
@@ -230,6 +236,15 @@ class ConsumerRunner:
                 except Exception as exc:
                     raise RecordFailed(envelope.id) from exc
                 outcomes["applied"] += 1
+                applied.append(envelope)
+            if self.after_batch is not None and applied:
+                try:
+                    await self.after_batch(conn, applied)
+                except UNAVAILABLE_ERRORS:
+                    raise
+                except Exception as exc:
+                    # Blamed on the first event: the records are then retried one by one.
+                    raise RecordFailed(applied[0].id) from exc
         for outcome, count in outcomes.items():
             if count:
                 CONSUMER_EVENTS.labels(topic, outcome).inc(count)

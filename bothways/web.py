@@ -60,6 +60,7 @@ class ServiceSpec:
     consumes: Sequence[Topic] = ()
     produces: Sequence[Topic] = ()
     handlers: kafka.Handlers = field(default_factory=dict)
+    after_batch: kafka.BatchHook | None = None
     refreshers: Sequence[metrics.Refresher] = ()
     parts: Sequence[LifespanPart] = ()
     # Work due at an instant (see bothways/scheduler.py), built from the runtime once it is open.
@@ -138,6 +139,7 @@ async def open_runtime(stack: AsyncExitStack, spec: ServiceSpec, settings: Servi
             pool=pool,
             handlers=spec.handlers,
             dead_letters=producer,
+            after_batch=spec.after_batch,
         )
         await runtime.consumer.start()
         stack.push_async_callback(runtime.consumer.stop)

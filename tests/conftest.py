@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import json
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -171,3 +172,30 @@ def run_service(
                 yield client
 
     return running
+
+
+@pytest.fixture
+def start(service_env, tmp_path) -> Callable[..., Awaitable[devstack.ServiceProcess]]:
+    """Start a service process with this test's environment; every one is stopped at the end."""
+    started: list[devstack.ServiceProcess] = []
+
+    async def start_one(name: str, **env: str) -> devstack.ServiceProcess:
+        service = devstack.start_service(
+            name, port=devstack.free_port(), env={**service_env, **env}, log_path=tmp_path / f"{name}.log"
+        )
+        started.append(service)
+        deadline = time.monotonic() + 30
+        while True:
+            assert service.process.poll() is None, (tmp_path / f"{name}.log").read_text()[-3000:]
+            try:
+                async with httpx.AsyncClient(timeout=1) as client:
+                    if (await client.get(f"{service.url}/readyz")).status_code == 200:
+                        return service
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"{name} not ready"
+            await asyncio.sleep(0.1)  # the event loop keeps serving the test's proxies meanwhile
+
+    yield start_one
+    for service in reversed(started):
+        devstack.stop_process(service.process)

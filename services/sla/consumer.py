@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bothways.db import Connection
 from bothways.events import Envelope, TicketChanged
 from bothways.kafka import Handlers
@@ -9,8 +11,14 @@ from bothways.scheduler import utc_now
 from services.sla import tracker
 
 
-async def track_ticket(conn: Connection, ticket: TicketChanged, envelope: Envelope) -> None:
-    await tracker.track_ticket(conn, ticket=ticket, event_id=envelope.id, now=utc_now())
+async def accept_ticket(conn: Connection, ticket: TicketChanged, envelope: Envelope) -> None:
+    """Nothing per event: `track_batch` records and evaluates the batch's snapshots together."""
 
 
-HANDLERS: Handlers = {TicketChanged: track_ticket}
+async def track_batch(conn: Connection, envelopes: Sequence[Envelope]) -> None:
+    """Record a batch's snapshots and recompute each ticket it touched once, knowing all of them."""
+    snapshots = [(e.id, e.data) for e in envelopes if isinstance(e.data, TicketChanged)]
+    await tracker.track_tickets(conn, snapshots=snapshots, now=utc_now())
+
+
+HANDLERS: Handlers = {TicketChanged: accept_ticket}

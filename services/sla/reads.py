@@ -27,7 +27,8 @@ async def ticket_slas(conn: Connection, *, ticket_key: str, now: datetime) -> di
     policy = rulebook.policy(ticket["policy"], ticket["policy_version"]) if ticket["policy"] else None
     states: list[TimerState] = []
     if policy is not None:
-        history = [snapshot for _, snapshot in await store.snapshots(conn, ticket_key=ticket_key)]
+        stored = await store.snapshots_of(conn, ticket_keys=[ticket_key])
+        history = [snapshot for _, snapshot in stored[ticket_key]]
         states = compute_for_ticket(
             history, policy=policy, pins=ticket["calendar_versions"], rulebook=rulebook, now=now
         )
@@ -164,9 +165,9 @@ async def simulate_policy(
     tally = Compliance()
     for offset in range(0, min(len(keys), SIMULATION_TICKET_LIMIT), _SIMULATION_CHUNK):
         chunk = keys[offset : offset + _SIMULATION_CHUNK]
-        simulate(
-            await store.histories(conn, ticket_keys=chunk), policy=policy, clocks=clocks, now=now, into=tally
-        )
+        stored = await store.snapshots_of(conn, ticket_keys=chunk)
+        histories = [[snapshot for _, snapshot in history] for history in stored.values() if history]
+        simulate(histories, policy=policy, clocks=clocks, now=now, into=tally)
     return {
         "policy": name,
         "period_start": start,

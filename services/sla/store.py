@@ -10,35 +10,44 @@ from typing import Any
 from bothways.db import Connection
 from bothways.events import TicketChanged
 
-INSERT_TICKET_EVENT = """
+INSERT_TICKET_EVENTS = """
 INSERT INTO ticket_event (event_id, ticket_key, occurred_at, change, status_category, snapshot)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::jsonb[])
 ON CONFLICT (event_id) DO NOTHING
 """
-UPSERT_TICKET = """
-INSERT INTO ticket AS t (ticket_key, occurred_at, status_category, snapshot)
-VALUES ($1, $2, $3, $4::jsonb)
+# One row per ticket: the newest snapshot of the batch, and how many the batch held.
+UPSERT_TICKETS = """
+INSERT INTO ticket AS t (ticket_key, occurred_at, status_category, snapshot, event_count)
+SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::jsonb[], $5::int[])
 ON CONFLICT (ticket_key) DO UPDATE SET
     occurred_at = CASE WHEN excluded.occurred_at >= t.occurred_at THEN excluded.occurred_at ELSE t.occurred_at END,
     status_category = CASE WHEN excluded.occurred_at >= t.occurred_at
                            THEN excluded.status_category ELSE t.status_category END,
     snapshot = CASE WHEN excluded.occurred_at >= t.occurred_at THEN excluded.snapshot ELSE t.snapshot END,
-    event_count = t.event_count + 1
+    event_count = t.event_count + excluded.event_count
 """
 SELECT_TICKET = """
 SELECT ticket_key, occurred_at, status_category, snapshot, event_count, policy, policy_version,
        calendar_versions, evaluated_at
 FROM ticket WHERE ticket_key = $1
 """
-LOCK_TICKET = "SELECT policy, policy_version, calendar_versions, evaluated_at FROM ticket WHERE ticket_key = $1 FOR UPDATE"
+LOCK_TICKETS = """
+SELECT ticket_key, policy, policy_version, calendar_versions, evaluated_at FROM ticket
+WHERE ticket_key = ANY($1::text[]) ORDER BY ticket_key FOR UPDATE
+"""
 SELECT_HISTORY = """
 SELECT event_id, occurred_at, change, status_category, recorded_at FROM ticket_event
 WHERE ticket_key = $1 ORDER BY occurred_at, event_id
 """
-SELECT_SNAPSHOTS = "SELECT event_id, snapshot FROM ticket_event WHERE ticket_key = $1"
+SELECT_SNAPSHOTS_WITH_IDS = (
+    "SELECT ticket_key, event_id, snapshot FROM ticket_event WHERE ticket_key = ANY($1::text[])"
+)
 UPDATE_TICKET_PINS = """
-UPDATE ticket SET policy = $2, policy_version = $3, calendar_versions = $4::jsonb, evaluated_at = $5
-WHERE ticket_key = $1
+UPDATE ticket AS t SET policy = u.policy, policy_version = u.policy_version,
+    calendar_versions = u.calendar_versions, evaluated_at = u.evaluated_at
+FROM unnest($1::text[], $2::text[], $3::int[], $4::jsonb[], $5::timestamptz[])
+     AS u(ticket_key, policy, policy_version, calendar_versions, evaluated_at)
+WHERE t.ticket_key = u.ticket_key
 """
 
 TIMER_COLUMNS = (
@@ -47,7 +56,10 @@ TIMER_COLUMNS = (
     "target_business_seconds, business_elapsed_seconds, announced_warnings, marks, next_due_at, "
     "retractions, source, kind, business_service, assignment_group, assignee, organization"
 )
-SELECT_TIMERS_FOR_UPDATE = f"SELECT {TIMER_COLUMNS} FROM sla_timer WHERE ticket_key = $1 FOR UPDATE"
+SELECT_TIMERS_FOR_UPDATE = f"""
+SELECT {TIMER_COLUMNS} FROM sla_timer WHERE ticket_key = ANY($1::text[])
+ORDER BY ticket_key, timer_key FOR UPDATE
+"""
 UPSERT_TIMERS = f"""
 INSERT INTO sla_timer AS t ({TIMER_COLUMNS})
 SELECT * FROM unnest(
@@ -71,7 +83,11 @@ ON CONFLICT (ticket_key, timer_key) DO UPDATE SET
     assignment_group = excluded.assignment_group, assignee = excluded.assignee,
     organization = excluded.organization, updated_at = clock_timestamp()
 """
-DELETE_TIMERS = "DELETE FROM sla_timer WHERE ticket_key = $1 AND NOT (timer_key = ANY($2::text[]))"
+# The timers of the given tickets that are not among the (ticket, timer) pairs kept.
+DELETE_TIMERS = """
+DELETE FROM sla_timer WHERE ticket_key = ANY($1::text[])
+AND (ticket_key, timer_key) NOT IN (SELECT * FROM unnest($2::text[], $3::text[]))
+"""
 CLAIM_DUE_TIMERS = f"""
 SELECT {TIMER_COLUMNS} FROM sla_timer
 WHERE next_due_at <= $1 ORDER BY next_due_at LIMIT $2
@@ -117,7 +133,6 @@ SELECT ticket_key FROM ticket
 WHERE (snapshot->>'created_at')::timestamptz >= $1 AND (snapshot->>'created_at')::timestamptz < $2
 ORDER BY ticket_key LIMIT $3
 """
-SELECT_SNAPSHOTS_OF = "SELECT ticket_key, snapshot FROM ticket_event WHERE ticket_key = ANY($1::text[])"
 COUNT_TIMERS_BY_STATE = "SELECT state, count(*) AS timers FROM sla_timer GROUP BY state"
 
 SELECT_CALENDARS = "SELECT name, version, definition, created_at FROM sla_calendar ORDER BY name, version"
@@ -137,59 +152,89 @@ SELECT (SELECT count(*) FROM sla_calendar) + (SELECT count(*) FROM sla_policy)
 """
 
 
-async def record_ticket_event(conn: Connection, *, event_id: str, ticket: TicketChanged) -> None:
-    """Add a snapshot to the ticket's history and keep the newest one as its current state."""
-    snapshot = ticket.model_dump_json()
+async def record_ticket_events(conn: Connection, *, snapshots: Sequence[tuple[str, TicketChanged]]) -> None:
+    """Add snapshots to their tickets' histories and keep each ticket's newest one as its current state."""
+    if not snapshots:
+        return
+    bodies = [ticket.model_dump_json() for _, ticket in snapshots]
     await conn.execute(
-        INSERT_TICKET_EVENT,
-        event_id,
-        ticket.ticket_key,
-        ticket.occurred_at,
-        str(ticket.change),
-        ticket.status_category.value,
-        snapshot,
+        INSERT_TICKET_EVENTS,
+        [event_id for event_id, _ in snapshots],
+        [ticket.ticket_key for _, ticket in snapshots],
+        [ticket.occurred_at for _, ticket in snapshots],
+        [str(ticket.change) for _, ticket in snapshots],
+        [ticket.status_category.value for _, ticket in snapshots],
+        bodies,
     )
+    newest: dict[str, tuple[TicketChanged, str, int]] = {}
+    for (_, ticket), body in zip(snapshots, bodies, strict=True):
+        kept = newest.get(ticket.ticket_key)
+        count = kept[2] + 1 if kept else 1
+        if kept is None or ticket.occurred_at >= kept[0].occurred_at:
+            newest[ticket.ticket_key] = (ticket, body, count)
+        else:
+            newest[ticket.ticket_key] = (kept[0], kept[1], count)
+    rows = list(newest.values())
     await conn.execute(
-        UPSERT_TICKET, ticket.ticket_key, ticket.occurred_at, ticket.status_category.value, snapshot
+        UPSERT_TICKETS,
+        [ticket.ticket_key for ticket, _, _ in rows],
+        [ticket.occurred_at for ticket, _, _ in rows],
+        [ticket.status_category.value for ticket, _, _ in rows],
+        [body for _, body, _ in rows],
+        [count for _, _, count in rows],
     )
 
 
-async def lock_ticket(conn: Connection, *, ticket_key: str) -> dict[str, Any] | None:
-    """A ticket's pins, locked until the transaction ends (one evaluation of a ticket at a time)."""
-    row = await conn.fetchrow(LOCK_TICKET, ticket_key)
-    if row is None:
-        return None
-    return {**dict(row), "calendar_versions": json.loads(row["calendar_versions"])}
+async def lock_tickets(conn: Connection, *, ticket_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The tickets' pins, locked until the transaction ends (one evaluation of a ticket at a time)."""
+    rows = await conn.fetch(LOCK_TICKETS, list(ticket_keys))
+    return {
+        row["ticket_key"]: {**dict(row), "calendar_versions": json.loads(row["calendar_versions"])}
+        for row in rows
+    }
 
 
-async def snapshots(conn: Connection, *, ticket_key: str) -> list[tuple[str, TicketChanged]]:
-    """Every stored snapshot of a ticket with its event id, in no particular order."""
-    rows = await conn.fetch(SELECT_SNAPSHOTS, ticket_key)
-    return [(row["event_id"], TicketChanged.model_validate_json(row["snapshot"])) for row in rows]
+async def snapshots_of(
+    conn: Connection, *, ticket_keys: Sequence[str]
+) -> dict[str, list[tuple[str, TicketChanged]]]:
+    """Every stored snapshot of several tickets with its event id, by ticket."""
+    grouped: dict[str, list[tuple[str, TicketChanged]]] = {key: [] for key in ticket_keys}
+    for row in await conn.fetch(SELECT_SNAPSHOTS_WITH_IDS, list(ticket_keys)):
+        grouped[row["ticket_key"]].append(
+            (row["event_id"], TicketChanged.model_validate_json(row["snapshot"]))
+        )
+    return grouped
 
 
-async def pin_ticket(
-    conn: Connection,
-    *,
-    ticket_key: str,
-    policy: str | None,
-    policy_version: int | None,
-    calendar_versions: dict[str, int],
-    evaluated_at: datetime,
+async def pin_tickets(conn: Connection, *, pins: Sequence[dict[str, Any]]) -> None:
+    """Record the versions each ticket counts on and the instant it was evaluated at."""
+    if not pins:
+        return
+    await conn.execute(
+        UPDATE_TICKET_PINS,
+        [pin["ticket_key"] for pin in pins],
+        [pin["policy"] for pin in pins],
+        [pin["policy_version"] for pin in pins],
+        [json.dumps(pin["calendar_versions"]) for pin in pins],
+        [pin["evaluated_at"] for pin in pins],
+    )
+
+
+async def timers_for_update(conn: Connection, *, ticket_keys: Sequence[str]) -> list[dict[str, Any]]:
+    """The stored timers of some tickets, locked until the transaction ends."""
+    return [_timer_row(row) for row in await conn.fetch(SELECT_TIMERS_FOR_UPDATE, list(ticket_keys))]
+
+
+async def save_timers(
+    conn: Connection, *, ticket_keys: Sequence[str], rows: Sequence[dict[str, Any]]
 ) -> None:
+    """Replace the stored timers of these tickets with these rows."""
     await conn.execute(
-        UPDATE_TICKET_PINS, ticket_key, policy, policy_version, json.dumps(calendar_versions), evaluated_at
+        DELETE_TIMERS,
+        list(ticket_keys),
+        [row["ticket_key"] for row in rows],
+        [row["timer_key"] for row in rows],
     )
-
-
-async def timers_for_update(conn: Connection, *, ticket_key: str) -> list[dict[str, Any]]:
-    """A ticket's stored timers, locked until the transaction ends."""
-    return [_timer_row(row) for row in await conn.fetch(SELECT_TIMERS_FOR_UPDATE, ticket_key)]
-
-
-async def save_timers(conn: Connection, *, ticket_key: str, rows: Sequence[dict[str, Any]]) -> None:
-    """Replace a ticket's stored timers with these."""
-    await conn.execute(DELETE_TIMERS, ticket_key, [row["timer_key"] for row in rows])
     if rows:
         await conn.execute(UPSERT_TIMERS, *_columns(rows))
 
@@ -275,14 +320,6 @@ async def at_risk(conn: Connection, *, business_service: str | None, limit: int)
 async def tickets_created(conn: Connection, *, start: datetime, end: datetime, limit: int) -> list[str]:
     """Keys of the tickets created in [start, end)."""
     return [row["ticket_key"] for row in await conn.fetch(SELECT_TICKETS_CREATED, start, end, limit)]
-
-
-async def histories(conn: Connection, *, ticket_keys: Sequence[str]) -> list[list[TicketChanged]]:
-    """The snapshots of several tickets, one list per ticket."""
-    grouped: dict[str, list[TicketChanged]] = {}
-    for row in await conn.fetch(SELECT_SNAPSHOTS_OF, list(ticket_keys)):
-        grouped.setdefault(row["ticket_key"], []).append(TicketChanged.model_validate_json(row["snapshot"]))
-    return list(grouped.values())
 
 
 async def timers_by_state(conn: Connection) -> dict[str, int]:

@@ -89,23 +89,31 @@ async def load_rulebook(conn: Connection, *, previous: Rulebook | None = None) -
 RULES = RulebookCache()
 
 
-async def track_ticket(conn: Connection, *, ticket: TicketChanged, event_id: str, now: datetime) -> None:
-    """Add a snapshot to the ticket's history and announce what it changes on the ticket's timers."""
-    await store.record_ticket_event(conn, event_id=event_id, ticket=ticket)
-    moment = (
-        now
-        if ticket.occurred_at <= now or ticket.occurred_at - now > _CLOCK_SKEW_TOLERANCE
-        else ticket.occurred_at
-    )
-    await reevaluate(
-        conn, ticket_key=ticket.ticket_key, rulebook=await RULES.get(conn), now=moment, new_event=event_id
-    )
+async def track_tickets(
+    conn: Connection, *, snapshots: Sequence[tuple[str, TicketChanged]], now: datetime
+) -> None:
+    """Record new snapshots and announce what they change on their tickets' timers, each ticket once.
+
+    Evaluating a batch's snapshots of a ticket together matters after downtime: the backlog then
+    holds both a ticket's creation and its answer, and the timer must not breach in between."""
+    await store.record_ticket_events(conn, snapshots=snapshots)
+    fresh: dict[str, set[str]] = {}
+    moments: dict[str, datetime] = {}
+    for identifier, ticket in snapshots:
+        fresh.setdefault(ticket.ticket_key, set()).add(identifier)
+        moments[ticket.ticket_key] = max(moments.get(ticket.ticket_key, now), _effective_now(now, ticket))
+    await _evaluate(conn, rulebook=await RULES.get(conn), now=moments, new_events=fresh, repin=False)
 
 
 async def recalculate(conn: Connection, *, ticket_key: str, now: datetime) -> bool:
     """Move a ticket's timers to the policy and calendar versions now in force; False if unknown."""
     rulebook = await RULES.get(conn, fresh=True)
-    return await reevaluate(conn, ticket_key=ticket_key, rulebook=rulebook, now=now, repin=True)
+    return bool(await _evaluate(conn, rulebook=rulebook, now={ticket_key: now}, new_events={}, repin=True))
+
+
+def _effective_now(now: datetime, ticket: TicketChanged) -> datetime:
+    """Now, or a little later when a platform's clock runs ahead of ours."""
+    return ticket.occurred_at if now < ticket.occurred_at <= now + _CLOCK_SKEW_TOLERANCE else now
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,73 +122,100 @@ class _Choice:
     pins: dict[str, int]
 
 
-async def reevaluate(
+@dataclass(slots=True)
+class _Outcome:
+    rows: list[dict[str, Any]]
+    pin: dict[str, Any]
+    announcements: list[tuple[SlaTimerEvent, str, Mark | None]]
+
+
+async def _evaluate(
     conn: Connection,
     *,
+    rulebook: Rulebook,
+    now: dict[str, datetime],
+    new_events: dict[str, set[str]],
+    repin: bool,
+) -> int:
+    """Recompute the timers of some tickets and announce the transitions; returns how many were known."""
+    keys = sorted(now)  # the same lock order in every transaction
+    tickets = await store.lock_tickets(conn, ticket_keys=keys)
+    stored: dict[str, dict[str, dict[str, Any]]] = {key: {} for key in keys}
+    for row in await store.timers_for_update(conn, ticket_keys=keys):
+        stored[row["ticket_key"]][row["timer_key"]] = row
+    histories = await store.snapshots_of(conn, ticket_keys=keys)
+    outcomes = [
+        _evaluate_ticket(
+            key,
+            pins=tickets[key],
+            stored=stored[key],
+            snapshots=histories[key],
+            new_events=new_events.get(key, set()),
+            rulebook=rulebook,
+            now=now[key].replace(microsecond=0),
+            repin=repin,
+        )
+        for key in keys
+        if key in tickets
+    ]
+    done = [outcome for outcome in outcomes if outcome is not None]
+    rows = [row for outcome in done for row in outcome.rows]
+    await store.save_timers(conn, ticket_keys=[outcome.pin["ticket_key"] for outcome in done], rows=rows)
+    await store.pin_tickets(conn, pins=[outcome.pin for outcome in done])
+    announcements = [item for outcome in done for item in outcome.announcements]
+    await _announce(conn, announcements, now=max(now.values()).replace(microsecond=0))
+    if any(row["next_due_at"] is not None for row in rows):
+        await wake_scheduler(conn)
+    return len(outcomes)
+
+
+def _evaluate_ticket(
     ticket_key: str,
+    *,
+    pins: dict[str, Any],
+    stored: dict[str, dict[str, Any]],
+    snapshots: list[tuple[str, TicketChanged]],
+    new_events: set[str],
     rulebook: Rulebook,
     now: datetime,
-    new_event: str | None = None,
-    repin: bool = False,
-) -> bool:
-    """Recompute a ticket's timers and announce the transitions; False if the ticket is unknown."""
-    ticket_row = await store.lock_ticket(conn, ticket_key=ticket_key)
-    if ticket_row is None:
-        return False
-    now = now.replace(microsecond=0)
-    stored = {row["timer_key"]: row for row in await store.timers_for_update(conn, ticket_key=ticket_key)}
-    announcements: list[tuple[SlaTimerEvent, str, Mark | None]] = list(_catch_up(stored.values(), now=now))
-    snapshots = await store.snapshots(conn, ticket_key=ticket_key)
+    repin: bool,
+) -> _Outcome | None:
+    """One ticket: fire what is due, recompute with and without the new snapshots, diff."""
+    announcements = _catch_up(stored.values(), now=now)
     history = [snapshot for _, snapshot in snapshots]
     in_effect = ordered_history(history, now=now)
     if not in_effect:
-        return True
+        return None
     latest = in_effect[-1]
     old = _Choice(
-        rulebook.policy(ticket_row["policy"], ticket_row["policy_version"]) if ticket_row["policy"] else None,
-        ticket_row["calendar_versions"],
+        rulebook.policy(pins["policy"], pins["policy_version"]) if pins["policy"] else None,
+        pins["calendar_versions"],
     )
     new = _choose_policy(rulebook, latest=latest, current=old, repin=repin)
-    previous_history = [snapshot for event, snapshot in snapshots if event != new_event]
-    before = _compute(previous_history, old, rulebook, now=now)
+    before = _compute([s for event, s in snapshots if event not in new_events], old, rulebook, now=now)
     after = _compute(history, new, rulebook, now=now)
-    rows = []
     retracted: set[str] = set()
     for change in transitions(before, after, now=now):
         ordinal = stored[change.key]["retractions"] if change.key in stored else 0
-        event = transition_event(change, ticket=latest)
-        announcements.append(
-            (
-                event,
-                event_id(
-                    ticket_key=ticket_key,
-                    timer_key=change.key,
-                    kind=change.kind,
-                    at=change.at,
-                    ordinal=ordinal,
-                ),
-                None,
-            )
+        identifier = event_id(
+            ticket_key=ticket_key, timer_key=change.key, kind=change.kind, at=change.at, ordinal=ordinal
         )
+        announcements.append((transition_event(change, ticket=latest), identifier, None))
         if change.kind is TransitionKind.BREACH_RETRACTED:
             retracted.add(change.key)
+    rows = []
     for state in after:
         kept = stored.get(state.key)
         retractions = (kept["retractions"] if kept else 0) + (1 if state.key in retracted else 0)
         rows.append(_timer_row(state, ticket=latest, retractions=retractions))
-    await store.save_timers(conn, ticket_key=ticket_key, rows=rows)
-    await store.pin_ticket(
-        conn,
-        ticket_key=ticket_key,
-        policy=new.policy.name if new.policy else None,
-        policy_version=new.policy.version if new.policy else None,
-        calendar_versions=new.pins,
-        evaluated_at=now,
-    )
-    await _announce(conn, announcements, now=now)
-    if any(row["next_due_at"] is not None for row in rows):
-        await wake_scheduler(conn)
-    return True
+    pin = {
+        "ticket_key": ticket_key,
+        "policy": new.policy.name if new.policy else None,
+        "policy_version": new.policy.version if new.policy else None,
+        "calendar_versions": new.pins,
+        "evaluated_at": now,
+    }
+    return _Outcome(rows=rows, pin=pin, announcements=announcements)
 
 
 async def fire_due(conn: Connection, now: datetime, *, limit: int) -> StepResult:
