@@ -125,7 +125,7 @@ async def test_warnings_and_the_breach_fire_on_their_second_each_once(
         ]
         assert len(lateness) == 5
         # Fired when due, not on a polling round: a generous bound for a loaded machine (bench/ measures it).
-        assert max(lateness) < 3, lateness
+        assert max(lateness) < 5, lateness
 
         # Nothing more is announced: each warning and the breach fired exactly once.
         assert len(await sla_events(settings, count=8, timeout=3)) == 7
