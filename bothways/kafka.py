@@ -25,9 +25,11 @@ TOPIC_ALREADY_EXISTS = 36
 # A handler applies one event inside the runner's transaction: (connection, event, envelope).
 Handler = Callable[[Connection, Any, Envelope], Awaitable[None]]
 Handlers = Mapping[type[Event], Handler]
-# Runs once per applied batch, in its transaction, after the handlers, with the events they applied:
-# for effects that should see the whole batch (the SLA service recomputes each ticket once).
-BatchHook = Callable[[Connection, Sequence[Envelope]], Awaitable[None]]
+# A batch handler applies every new event of its types in one partition batch, in offset order, inside
+# the same transaction: (connection, [(event, envelope), ...]). It is found by the event's class or any
+# base class (e.g. SlaTimerEvent for every SLA event), so one handler sees a family's events in order.
+BatchHandler = Callable[[Connection, Sequence[tuple[Any, Envelope]]], Awaitable[None]]
+BatchHandlers = Mapping[type[Event], BatchHandler]
 
 INSERT_INBOX = """
 INSERT INTO inbox (event_id, topic) SELECT unnest($1::text[]), $2
@@ -81,6 +83,9 @@ class ConsumerRunner:
 
     Per partition batch: one transaction records the event ids in `inbox` (duplicates are
     skipped) and applies the handlers; offsets are committed after the transaction commits.
+    Per-event handlers run first, in offset order; then each batch handler gets its events at
+    once (one statement per batch instead of one per event), so a service should route one
+    family of events to one kind of handler, never both.
     If the batch fails, its records are retried one by one with backoff, and a record that
     keeps failing goes to the dead-letter topic. A database outage is not a record failure:
     the runner waits for the database and retries without committing anything.
@@ -95,14 +100,14 @@ class ConsumerRunner:
         pool: Pool,
         handlers: Handlers,
         dead_letters: AIOKafkaProducer,
-        after_batch: BatchHook | None = None,
+        batch_handlers: BatchHandlers | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
         self.topics = [settings.topic(t) for t in topics]
         self.pool = pool
         self.handlers = handlers
-        self.after_batch = after_batch
+        self.batch_handlers = batch_handlers or {}
         self.dead_letters = dead_letters
         self.dead_letter_topic = settings.topic(Topic.DEADLETTER)
         self._consumer: AIOKafkaConsumer | None = None
@@ -219,7 +224,7 @@ class ConsumerRunner:
                 row["event_id"] for row in await conn.fetch(INSERT_INBOX, [e.id for e in envelopes], topic)
             }
             outcomes = {"applied": 0, "duplicate": 0, "ignored": 0}
-            applied: list[Envelope] = []
+            batches: dict[BatchHandler, list[tuple[Any, Envelope]]] = {}
             for envelope in envelopes:
                 if envelope.id not in fresh:
                     outcomes["duplicate"] += 1
@@ -227,7 +232,11 @@ class ConsumerRunner:
                 fresh.discard(envelope.id)  # the same id twice in one batch applies once
                 handler = self.handlers.get(type(envelope.data))
                 if handler is None:
-                    outcomes["ignored"] += 1
+                    batch_handler = self._batch_handler_for(type(envelope.data))
+                    if batch_handler is None:
+                        outcomes["ignored"] += 1
+                    else:
+                        batches.setdefault(batch_handler, []).append((envelope.data, envelope))
                     continue
                 try:
                     await handler(conn, envelope.data, envelope)
@@ -236,18 +245,25 @@ class ConsumerRunner:
                 except Exception as exc:
                     raise RecordFailed(envelope.id) from exc
                 outcomes["applied"] += 1
-                applied.append(envelope)
-            if self.after_batch is not None and applied:
+            for batch_handler, batch in batches.items():
                 try:
-                    await self.after_batch(conn, applied)
+                    await batch_handler(conn, batch)
                 except UNAVAILABLE_ERRORS:
                     raise
                 except Exception as exc:
-                    # Blamed on the first event: the records are then retried one by one.
-                    raise RecordFailed(applied[0].id) from exc
+                    # Which record failed is found by retrying the records one by one.
+                    raise RecordFailed(batch[0][1].id) from exc
+                outcomes["applied"] += len(batch)
         for outcome, count in outcomes.items():
             if count:
                 CONSUMER_EVENTS.labels(topic, outcome).inc(count)
+
+    def _batch_handler_for(self, event_type: type[Event]) -> BatchHandler | None:
+        """The batch handler registered for the event's class or the nearest base class."""
+        for cls in event_type.__mro__:
+            if cls in self.batch_handlers:
+                return self.batch_handlers[cls]
+        return None
 
     async def _until_database_available(self, attempt: Callable[[], Awaitable[None]]) -> None:
         delay = 0.5

@@ -60,7 +60,8 @@ class ServiceSpec:
     consumes: Sequence[Topic] = ()
     produces: Sequence[Topic] = ()
     handlers: kafka.Handlers = field(default_factory=dict)
-    after_batch: kafka.BatchHook | None = None
+    # Handlers that take a partition batch at once (see bothways/kafka.py), for read models built in bulk.
+    batch_handlers: kafka.BatchHandlers = field(default_factory=dict)
     refreshers: Sequence[metrics.Refresher] = ()
     parts: Sequence[LifespanPart] = ()
     # Work due at an instant (see bothways/scheduler.py), built from the runtime once it is open.
@@ -138,8 +139,8 @@ async def open_runtime(stack: AsyncExitStack, spec: ServiceSpec, settings: Servi
             topics=spec.consumes,
             pool=pool,
             handlers=spec.handlers,
+            batch_handlers=spec.batch_handlers,
             dead_letters=producer,
-            after_batch=spec.after_batch,
         )
         await runtime.consumer.start()
         stack.push_async_callback(runtime.consumer.stop)

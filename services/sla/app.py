@@ -14,7 +14,7 @@ from bothways.events import Topic
 from bothways.scheduler import DueStep
 from bothways.web import Runtime, ServiceSpec, lazy_app
 from services.sla import api, configuration, tracker
-from services.sla.consumer import HANDLERS, track_batch
+from services.sla.consumer import BATCH_HANDLERS, HANDLERS
 from services.sla.metrics import refresh_timer_counts
 from services.sla.settings import SlaSettings
 
@@ -39,7 +39,7 @@ SPEC = ServiceSpec(
     consumes=[Topic.TICKETS],
     produces=[Topic.SLA],
     handlers=HANDLERS,
-    after_batch=track_batch,
+    batch_handlers=BATCH_HANDLERS,
     refreshers=[refresh_timer_counts],
     parts=[seed_configuration],
     due_work=fire_due_timers,

@@ -68,7 +68,6 @@ async def applied(pool) -> list[str]:
 def runner(settings, pool, effects, producer, **overrides):
     from bothways.events import TicketChanged
 
-    after_batch = overrides.pop("after_batch", None)
     return kafka.ConsumerRunner(
         settings=settings.model_copy(update=overrides),
         service="sla",
@@ -76,7 +75,6 @@ def runner(settings, pool, effects, producer, **overrides):
         pool=pool,
         handlers={TicketChanged: effects.apply},
         dead_letters=producer,
-        after_batch=after_batch,
     )
 
 
@@ -224,38 +222,3 @@ async def test_a_restarted_consumer_resumes_after_the_last_commit_without_reappl
     finally:
         await consumer.stop()
     assert Counter(await applied(pool)) == Counter(e.id for e in first_half + second_half)
-
-
-async def test_the_batch_hook_sees_each_applied_event_once_and_its_failure_isolates_the_records(
-    pool, producer, settings_for
-) -> None:
-    settings = settings_for("sla")
-    envelopes = ticket_envelopes(8, prefix="hook")
-    poisoned = envelopes[5].id
-    await pool.execute("CREATE TABLE hooked (event_id text NOT NULL, batch_size int NOT NULL)")
-
-    async def hook(conn, batch) -> None:
-        # Refuses any batch holding the poisoned event: the runner must retry record by record.
-        if any(e.id == poisoned for e in batch):
-            raise ValueError("hook refuses the poisoned event")
-        await conn.executemany(
-            "INSERT INTO hooked (event_id, batch_size) VALUES ($1, $2)", [(e.id, len(batch)) for e in batch]
-        )
-
-    await publish(producer, settings, envelopes + envelopes[:3])
-    consumer = runner(settings, pool, Effects(), producer, after_batch=hook, consumer_max_attempts=2)
-    await consumer.start()
-    try:
-
-        async def hooked() -> list[str]:
-            rows = await pool.fetch("SELECT event_id FROM hooked ORDER BY event_id")
-            return [r["event_id"] for r in rows] if len(rows) >= 7 else []
-
-        seen = await eventually(hooked)
-        dead = await read_topic(settings.kafka_bootstrap_servers, settings.topic(Topic.DEADLETTER), count=1)
-    finally:
-        await consumer.stop()
-    assert seen == sorted(e.id for e in envelopes if e.id != poisoned)
-    # The hook's effects roll back with the batch: the poisoned event's handler effect is gone too.
-    assert poisoned not in await applied(pool)
-    assert [decode_record(r.headers, r.value).id for r in dead] == [poisoned]
