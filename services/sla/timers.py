@@ -420,6 +420,17 @@ class _Tracker:
         current = cycle.attachments[-1]
         if snapshot.priority == current.priority:
             return
+        if current.attached_at == at:
+            # A priority held for no time at all never counted: the one of this instant replaces it
+            # (snapshots of one second can disagree; otherwise they would flap between timers).
+            cycle.attachments.pop()
+            if not cycle.attachments:
+                cycle.attachments.append(_Attachment(snapshot.priority, at))
+                return
+            current = cycle.attachments[-1]
+            current.ended_at = None
+            if snapshot.priority == current.priority:
+                return
         current.ended_at = at
         cycle.attachments.append(_Attachment(snapshot.priority, at))
         cycle.note(

@@ -347,6 +347,20 @@ def test_priority_upgrade_three_hours_in_emits_one_retroactive_breach_and_no_war
     assert transitions(after, later, now=utc(2026, 11, 2, 11, 5)) == []
 
 
+def test_snapshots_of_one_second_that_disagree_on_the_priority_give_one_timer_per_metric() -> None:
+    created = utc(2026, 11, 2, 8)
+    story = (
+        Story(created, priority=Priority.P1)
+        .reprioritize(created, Priority.P2)
+        .then(created, "status_changed", priority=Priority.P1, status="New")
+    )
+    policy = make_policy(resolution={"P1": "4h", "P2": "8h"})
+    first = timers(story, policy, created + timedelta(minutes=1))
+    later = timers(story, policy, created + timedelta(hours=1))
+    assert [(s.priority, s.status) for s in later] == [(Priority.P1, TimerStatus.RUNNING)]
+    assert transitions(first, later, now=created + timedelta(hours=1)) == []
+
+
 def test_priority_change_during_a_pause_keeps_the_pause_and_counts_from_creation() -> None:
     created = utc(2026, 11, 2, 8)
     policy = make_policy(resolution={"P1": "2h", "P3": "8h"})
@@ -586,9 +600,19 @@ def test_replaying_any_history_emits_every_event_at_most_once_and_decides_breach
     once = [
         (e.key, e.kind, e.percent)
         for e in events
-        if e.kind not in (TransitionKind.PAUSED, TransitionKind.RESUMED)
+        if e.kind
+        not in (TransitionKind.PAUSED, TransitionKind.RESUMED, TransitionKind.MET, TransitionKind.CANCELLED)
     ]
     assert len(once) == len(set(once))
+    # A clock resumed by a reopen can stop again: it ends (met or cancelled) once per stretch it ran.
+    for state in previous:
+        stretches = 1 + sum(1 for pause in state.pauses if pause.kind is PauseKind.RESOLVED)
+        ends = [
+            e
+            for e in events
+            if e.key == state.key and e.kind in (TransitionKind.MET, TransitionKind.CANCELLED)
+        ]
+        assert len(ends) <= stretches
     assert TransitionKind.BREACH_RETRACTED not in {e.kind for e in events}
     for state in previous:
         assert (state.breached_at is not None) == (
