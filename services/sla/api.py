@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel
 
-from bothways.errors import NotFound
+from bothways.errors import InvalidInput, NotFound
 from bothways.scheduler import utc_now
 from bothways.web import AdminScope, Conn, ReadScope
 from services.sla import configuration, reads, store, tracker
@@ -255,7 +255,7 @@ async def simulate_policy(
     conn: Conn,
     body: SimulationIn,
     name: Annotated[str, Path(min_length=1, max_length=200)],
-    period: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-10"])],
+    period: Annotated[str, Query(pattern=r"^(19|2[01])\d\d-(0[1-9]|1[0-2])$", examples=["2026-10"])],
 ) -> dict[str, Any]:
     """How a draft of a policy would have scored on the tickets created in a month (UTC); nothing is emitted."""
     start, end = month_bounds(period)
@@ -267,5 +267,7 @@ async def simulate_policy(
 def month_bounds(period: str) -> tuple[datetime, datetime]:
     """The first instant of a YYYY-MM month in UTC and of the month after it."""
     year, month = (int(part) for part in period.split("-"))
+    if not 1901 <= year <= 2198:
+        raise InvalidInput(f"period: {period!r} is outside the years 1901 to 2198 that calendars cover")
     start = datetime(year, month, 1, tzinfo=UTC)
     return start, datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
