@@ -70,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_purge())
         if args.command == "replay":
             return asyncio.run(run_replay(since=args.since, until=args.until, source=args.source))
-        return asyncio.run(migrate_all(os.environ["DATABASE_URL"]))
+        # The services' own variable first, so a service container can migrate as it is configured.
+        return asyncio.run(migrate_all(os.environ.get("BOTHWAYS_DATABASE_URL") or os.environ["DATABASE_URL"]))
     except devstack.StackError as exc:
         print(f"bothways: {exc}", file=sys.stderr)
         return 2
