@@ -327,6 +327,8 @@ def test_every_service_starts_with_valid_settings_from_the_manifests(
     if service == "ingest":
         assert settings.generic_keys()
         assert str(settings.mapping_file) == "/etc/bothways/mapping.yaml"
+    if service == "sla":
+        assert str(settings.sla_config_file) == "/etc/bothways/sla/policies.yaml"
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -347,6 +349,23 @@ def test_ingest_reads_its_mapping_file_from_the_configmap(tmp_path: Path) -> Non
     site = tmp_path / "mapping.yaml"
     site.write_text(of_kind("ConfigMap")[volume["configMap"]["name"]]["data"][item["key"]])
     assert load_mapping(site) == load_mapping(None), "the example changes nothing, and loads"
+
+
+def test_sla_seeds_its_calendars_and_policies_from_the_configmap(tmp_path: Path) -> None:
+    from services.sla.configuration import read_config_file
+    from services.sla.rulebook import parse_calendars, parse_policies
+
+    spec = container(deployment("sla"))
+    config_file = Path(next(e["value"] for e in spec["env"] if e["name"] == "BOTHWAYS_SLA_CONFIG_FILE"))
+    mount = next(m for m in spec["volumeMounts"] if m["name"] == "sla-config")
+    volume = next(v for v in pod_spec(deployment("sla"))["volumes"] if v["name"] == "sla-config")
+    (item,) = volume["configMap"]["items"]
+    assert config_file == Path(mount["mountPath"]) / item["path"]
+    site = tmp_path / "policies.yaml"
+    site.write_text(of_kind("ConfigMap")[volume["configMap"]["name"]]["data"][item["key"]])
+    config = read_config_file(site)
+    calendars = {calendar.name for calendar, _ in parse_calendars(config["calendars"])}
+    assert parse_policies(config["policies"], calendars=calendars), "the sla service would refuse to start"
 
 
 # --- jobs ------------------------------------------------------------------------------------------
