@@ -1,4 +1,5 @@
-"""The `bothways` command: `bothways dev` runs the whole backend locally; `bothways migrate` migrates."""
+"""The `bothways` command: `bothways dev` runs the whole backend locally; `bothways migrate` migrates;
+`bothways purge` deletes what outlived its retention."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ import sys
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import asyncpg
 import httpx
+from pydantic import ValidationError
 
 from bothways import devstack
 from bothways.db import create_pool, migrate_database
@@ -37,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     dev.add_argument("--database", default="bothways", help="database created on the server for the stack")
     commands.add_parser("migrate", help="apply every service's migrations to DATABASE_URL")
+    commands.add_parser("purge", help="delete inbox rows and ingest receipts older than their retention")
     replay = commands.add_parser("replay", help="re-derive events from stored webhooks (after a mapping fix)")
     replay.add_argument(
         "--since", type=aware_datetime, required=True, help="ISO 8601, e.g. 2026-11-01T00:00Z"
@@ -63,15 +66,46 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(
                 run_import(args.kind, args.file, time_zone=args.time_zone, date_formats=args.date_format)
             )
+        if args.command == "purge":
+            return asyncio.run(run_purge())
         if args.command == "replay":
             return asyncio.run(run_replay(since=args.since, until=args.until, source=args.source))
-        return asyncio.run(migrate_all(os.environ["DATABASE_URL"]))
+        # The services' own variable first, so a service container can migrate as it is configured.
+        return asyncio.run(migrate_all(os.environ.get("BOTHWAYS_DATABASE_URL") or os.environ["DATABASE_URL"]))
     except devstack.StackError as exc:
         print(f"bothways: {exc}", file=sys.stderr)
         return 2
     except KeyError as exc:
         print(f"bothways: the environment variable {exc.args[0]} is required", file=sys.stderr)
         return 2
+
+
+async def run_purge() -> int:
+    """Delete inbox rows and receipts older than BOTHWAYS_*_RETENTION_DAYS; prints the rows deleted."""
+    from bothways.retention import RetentionSettings, purge_inbox
+    from services.ingest.retention import purge_receipts
+
+    try:
+        settings = RetentionSettings()
+    except ValidationError as exc:
+        print(f"bothways: {exc}", file=sys.stderr)
+        return 2
+    now, batch = datetime.now(UTC), settings.purge_batch_size
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        deleted = await purge_inbox(
+            conn,
+            schemas=list(devstack.SERVICES),
+            before=now - timedelta(days=settings.inbox_retention_days),
+            batch_size=batch,
+        )
+        deleted["ingest.receipt"] = await purge_receipts(
+            conn, before=now - timedelta(days=settings.receipt_retention_days), batch_size=batch
+        )
+    finally:
+        await conn.close()
+    print(json.dumps(deleted))
+    return 0
 
 
 def aware_datetime(text: str) -> datetime:

@@ -1,14 +1,14 @@
-"""The deployment files agree with the code: docker-compose.yml, deploy/Dockerfile, .dockerignore and
-.env.example are read as files and checked against the settings classes and pyproject.toml."""
+"""The deployment files agree with the code: docker-compose.yml, deploy/Dockerfile, .dockerignore,
+.env.example, deploy/fill-env.py and Grafana's provisioning are read as files and checked against the
+Compose Specification schema, the settings classes, pyproject.toml and the Makefile."""
 
 from __future__ import annotations
 
-import base64
 import importlib
 import ipaddress
 import json
 import re
-import secrets
+import runpy
 import shutil
 import subprocess
 import tomllib
@@ -18,6 +18,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from pydantic import AliasChoices, ValidationError
@@ -33,9 +34,17 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 ENV_EXAMPLE = ROOT / ".env.example"
+FILL_ENV = ROOT / "deploy" / "fill-env.py"
+MAKEFILE = ROOT / "Makefile"
+GRAFANA = ROOT / "deploy" / "grafana"
 
 SERVICES = tuple(devstack.SERVICES)
-SECRETS = ("POSTGRES_PASSWORD", "BOTHWAYS_API_KEYS", "BOTHWAYS_GENERIC_WEBHOOK_SECRETS")
+SECRETS = (
+    "POSTGRES_PASSWORD",
+    "BOTHWAYS_API_KEYS",
+    "BOTHWAYS_GENERIC_WEBHOOK_SECRETS",
+    "BOTHWAYS_ALERTMANAGER_TOKEN",
+)
 ROOT_USERS = {"root", "0"}
 
 
@@ -111,13 +120,18 @@ def pinned(image: str) -> bool:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
+    return read_env_text(path.read_text())
+
+
+def read_env_text(text: str) -> dict[str, str]:
+    """NAME=value lines as Compose reads an env file (quotes stripped, comments skipped)."""
     values = {}
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         name, separator, value = line.partition("=")
-        assert separator, f"{path.name}: not NAME=value: {line!r}"
+        assert separator, f"not NAME=value: {line!r}"
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
         values[name.strip()] = value
@@ -147,15 +161,17 @@ def env_names(settings: type[ServiceSettings]) -> dict[str, set[str]]:
     return names
 
 
+def fill_env_file(text: str) -> tuple[str, list[str]]:
+    """deploy/fill-env.py's `fill`: the script is run as a file, as the operator runs it."""
+    fill = runpy.run_path(str(FILL_ENV))["fill"]
+    filled: tuple[str, list[str]] = fill(text)
+    return filled
+
+
 def generated_secrets() -> dict[str, str]:
-    """Fresh values made the way .env.example says."""
-    return {
-        "POSTGRES_PASSWORD": secrets.token_urlsafe(32),
-        "BOTHWAYS_API_KEYS": json.dumps({secrets.token_urlsafe(32): ["read", "admin"]}),
-        "BOTHWAYS_GENERIC_WEBHOOK_SECRETS": json.dumps(
-            ["whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()]
-        ),
-    }
+    """Fresh values, made from .env.example by deploy/fill-env.py as the README says."""
+    text, _ = fill_env_file(ENV_EXAMPLE.read_text())
+    return read_env_text(text)
 
 
 def load_settings(
@@ -398,7 +414,8 @@ def secret_fields(settings: type[ServiceSettings]) -> set[str]:
 
 
 def test_secrets_come_from_the_env_file_never_from_the_compose_file() -> None:
-    secret_like = ("_PASSWORD", "_SECRETS", "_TOKENS", "_BASIC_AUTH", "_API_KEYS")
+    secret_like = ("_PASSWORD", "_SECRETS", "_TOKENS", "_BASIC_AUTH", "_API_KEYS", "_TOKEN", "_API_KEY")
+    required = required_variables(COMPOSE_FILE.read_text())
     for name, spec in compose_services().items():
         for key, value in environment(spec).items():
             if key in SECRETS:
@@ -406,9 +423,14 @@ def test_secrets_come_from_the_env_file_never_from_the_compose_file() -> None:
                     f"{name}: {key} must be ${{{key}:?...}}"
                 )
             elif key.endswith(secret_like):
-                assert re.fullmatch(rf"\$\{{{key}(:-\[\])?\}}", value), (
-                    f"{name}: {key} must be ${{{key}:-[]}}"
-                )
+                # Only variables (optional ones default to an empty list) and JSON punctuation: no literal secret.
+                literal = VARIABLE.sub("", value.replace("${" + key + ":-[]}", ""))
+                assert re.fullmatch(r'[\[\]",\s]*', literal), f"{name}: {key} holds a literal {literal!r}"
+                for match in VARIABLE.finditer(value):
+                    variable = match["braced"] or match["bare"]
+                    assert variable == key or variable in required, (
+                        f"{name}: {key} reads {variable} unguarded"
+                    )
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -429,6 +451,221 @@ def test_env_example_defines_every_variable_the_compose_file_requires() -> None:
         assert example[name], f".env.example leaves {name} empty"
     interpolate(COMPOSE_FILE.read_text(), example)  # every ${...:?} guard is satisfied
     assert all(s.startswith("whsec_") for s in json.loads(example["BOTHWAYS_GENERIC_WEBHOOK_SECRETS"]))
+
+
+# --- deploy/fill-env.py -----------------------------------------------------------------------------
+
+
+def test_fill_env_replaces_every_placeholder_of_env_example() -> None:
+    example = ENV_EXAMPLE.read_text()
+    placeholders = {name for name, value in read_env_text(example).items() if "REPLACE_ME" in value}
+    text, filled = fill_env_file(example)
+    assert set(filled) == placeholders
+    assert "REPLACE_ME" not in "".join(read_env_text(text).values())
+    # Comments and optional settings are left as they were.
+    assert [line for line in text.splitlines() if line.startswith("#")] == [
+        line for line in example.splitlines() if line.startswith("#")
+    ]
+
+
+def test_fill_env_makes_fresh_values_and_keeps_values_already_set() -> None:
+    first, _ = fill_env_file(ENV_EXAMPLE.read_text())
+    second, _ = fill_env_file(ENV_EXAMPLE.read_text())
+    again, filled_again = fill_env_file(first)
+    assert read_env_text(first)["POSTGRES_PASSWORD"] != read_env_text(second)["POSTGRES_PASSWORD"]
+    assert filled_again == []
+    assert again == first
+
+
+def test_fill_env_refuses_a_placeholder_it_cannot_generate() -> None:
+    with pytest.raises(SystemExit, match="BOTHWAYS_SOMETHING_NEW"):
+        fill_env_file(ENV_EXAMPLE.read_text() + "BOTHWAYS_SOMETHING_NEW=REPLACE_ME\n")
+
+
+def test_fill_env_writes_the_file_readable_by_its_owner_only(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(ENV_EXAMPLE.read_text())
+    result = subprocess.run(
+        ["python3", str(FILL_ENV), str(env_file)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    assert "REPLACE_ME" not in "".join(read_env_file(env_file).values())
+    assert "BOTHWAYS_API_KEYS" in result.stdout
+    assert not any(value in result.stdout for value in read_env_file(env_file).values()), "no secret printed"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_prometheus_metrics_key_from_fill_env_has_the_read_scope_on_every_service(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    variables = generated_secrets()
+    settings = load_settings(monkeypatch, service, variables)
+    scopes = {key.get_secret_value(): scopes for key, scopes in settings.api_keys.items()}
+    assert scopes[variables["BOTHWAYS_METRICS_API_KEY"]] == {"read"}, "read only: Prometheus needs no more"
+    assert any("admin" in granted for granted in scopes.values()), "an admin key for the operator"
+
+
+def test_ingest_accepts_the_token_the_stacks_alertmanager_presents(monkeypatch: pytest.MonkeyPatch) -> None:
+    variables = generated_secrets()
+    settings = load_settings(monkeypatch, "ingest", variables)
+    tokens = [token.get_secret_value() for token in settings.alertmanager_bearer_tokens]  # type: ignore[attr-defined]
+    assert tokens == [variables["BOTHWAYS_ALERTMANAGER_TOKEN"]]
+
+
+def test_the_placeholder_alertmanager_token_of_env_example_stops_ingest_from_starting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    placeholder = read_env_file(ENV_EXAMPLE)["BOTHWAYS_ALERTMANAGER_TOKEN"]
+    with pytest.raises(SettingsError, match="alertmanager_bearer_tokens"):
+        load_settings(
+            monkeypatch, "ingest", {**generated_secrets(), "BOTHWAYS_ALERTMANAGER_TOKEN": placeholder}
+        )
+
+
+# --- Grafana ------------------------------------------------------------------------------------------
+
+
+def grafana_mounts() -> dict[str, str]:
+    volumes = compose_services()["grafana"]["volumes"]
+    return {v.split(":")[1]: v.split(":")[0] for v in volumes if v.startswith("./")}
+
+
+def test_grafana_is_provisioned_from_deploy_grafana() -> None:
+    mounts = grafana_mounts()
+    assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
+    provider = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "bothways.yml").read_text())
+    (only,) = provider["providers"]
+    assert only["type"] == "file"
+    assert mounts[only["options"]["path"]] == "./deploy/grafana/dashboards", (
+        "the provider reads the mounted folder"
+    )
+
+
+def test_grafanas_datasource_is_the_stacks_prometheus() -> None:
+    (source,) = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text())[
+        "datasources"
+    ]
+    assert source["type"] == "prometheus"
+    assert source["url"] == "http://prometheus:9090"
+    assert "127.0.0.1:9090:9090" in compose_services()["prometheus"]["ports"]
+    assert source["uid"] == "bothways-prometheus"
+
+
+def datasource_uids(node: Any) -> set[str]:
+    """Every datasource uid a dashboard names, at any depth."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        source = node.get("datasource")
+        if isinstance(source, dict) and isinstance(source.get("uid"), str):
+            found.add(source["uid"])
+        for value in node.values():
+            found |= datasource_uids(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= datasource_uids(item)
+    return found
+
+
+def test_every_dashboard_reads_the_provisioned_datasource() -> None:
+    dashboards = sorted((GRAFANA / "dashboards").glob("*.json"))
+    if not dashboards:
+        pytest.skip("no dashboard in deploy/grafana/dashboards/ yet: the reporting service's issue adds them")
+    for path in dashboards:
+        uids = datasource_uids(json.loads(path.read_text()))
+        # A ${variable} is a datasource chosen in the dashboard; anything else must be the provisioned one.
+        assert {uid for uid in uids if not uid.startswith("$")} <= {"bothways-prometheus", "-- Grafana --"}, (
+            path.name
+        )
+
+
+# --- one source of truth for dependencies ---------------------------------------------------------
+
+
+def test_the_image_and_the_ci_install_the_project_the_same_way_from_pyproject() -> None:
+    """CI runs `make test`, whose venv step is `pip install -e '.[dev]'`; the image runs `pip install .`:
+    the same resolver on the same pyproject.toml, the image leaving out the editable mode and the
+    test-only extras."""
+    makefile_installs = re.findall(r"\$\(BIN\)/pip install (?:--quiet )?(.+)", MAKEFILE.read_text())
+    assert "-e '.[dev]'" in makefile_installs, makefile_installs
+    assert not [i for i in makefile_installs if "-r" in i.split() or "requirements" in i]
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+    for requirement in [
+        *pyproject["project"]["dependencies"],
+        *(r for group in extras.values() for r in group),
+    ]:
+        assert "==" in requirement or requirement.startswith("bothways["), f"{requirement} is not pinned"
+
+
+def test_env_example_defines_every_variable_compose_reads_into_a_secret_file() -> None:
+    example = read_env_file(ENV_EXAMPLE)
+    for name, secret in compose()["secrets"].items():
+        assert set(secret) == {"environment"}, f"{name}: from .env, not from a file in the repository"
+        assert example.get(secret["environment"]), f".env.example lacks {secret['environment']} for {name}"
+    for name, spec in compose_services().items():
+        for secret in spec.get("secrets", []):
+            assert secret in compose()["secrets"], f"{name} mounts the undefined secret {secret}"
+
+
+# --- the Compose Specification --------------------------------------------------------------------
+
+
+def compose_schema() -> dict[str, Any]:
+    """The Compose Specification schema as vendored by check-jsonschema (pinned in pyproject.toml)."""
+    from importlib.resources import files
+
+    schema: dict[str, Any] = json.loads(
+        (files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json").read_text()
+    )
+    return schema
+
+
+def schema_errors(document: Any) -> list[str]:
+    validator = jsonschema.Draft202012Validator(compose_schema())
+    return [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in validator.iter_errors(document)
+    ]
+
+
+def interpolate_values(node: Any, variables: Mapping[str, str]) -> Any:
+    """Compose interpolates the parsed file's strings, not its text: `[]` from a default stays a string."""
+    if isinstance(node, str):
+        return interpolate(node, variables)
+    if isinstance(node, dict):
+        return {key: interpolate_values(value, variables) for key, value in node.items()}
+    if isinstance(node, list):
+        return [interpolate_values(item, variables) for item in node]
+    return node
+
+
+def interpolated_compose() -> Any:
+    """docker-compose.yml as Compose validates it: after interpolation, here with a filled .env."""
+    return interpolate_values(compose(), generated_secrets())
+
+
+def test_the_compose_file_is_valid_against_the_compose_specification() -> None:
+    assert compose_schema()["title"] == "Compose Specification"
+    assert schema_errors(interpolated_compose()) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("services", "ingest", "depends_on", "kafka", "condition"), "service_healty"),
+        (("services", "prometheus", "healthcheck", "interval_seconds"), "10"),
+        (("secrets", "grafana_admin_password", "environmnet"), "GRAFANA_ADMIN_PASSWORD"),
+    ],
+)
+def test_the_schema_check_catches_a_misspelt_compose_file(path: tuple[str, ...], value: str) -> None:
+    broken = interpolated_compose()
+    node = broken
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    assert schema_errors(broken), f"{'/'.join(path)}={value} was accepted"
 
 
 @pytest.mark.skipif(shutil.which("docker") is None, reason="no docker client on this machine")

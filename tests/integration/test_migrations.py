@@ -86,3 +86,21 @@ def test_migration_files_must_be_numbered_without_gaps(
         (tmp_path / name).write_text("SELECT 1;")
     with pytest.raises(ValueError, match=message):
         read_migrations("demo", tmp_path)
+
+
+async def test_bothways_migrate_reads_the_services_database_variable(
+    empty_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service container has BOTHWAYS_DATABASE_URL, not DATABASE_URL: `bothways migrate` runs in it as is."""
+    from bothways.cli import main
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("BOTHWAYS_DATABASE_URL", empty_database)
+    assert await asyncio.to_thread(main, ["migrate"]) == 0
+    conn = await asyncpg.connect(empty_database)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM ingest.schema_migration") == len(
+            service_spec("ingest").migrations
+        )
+    finally:
+        await conn.close()
