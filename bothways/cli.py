@@ -11,9 +11,10 @@ import json
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--first-port", type=int, default=8001, help="ingest's port; sla, survey, reporting follow"
     )
     dev.add_argument("--database", default="bothways", help="database created on the server for the stack")
+    dev.add_argument(
+        "--demo", action="store_true", help="also run the simulator: a month replayed in a minute, then live"
+    )
     commands.add_parser("migrate", help="apply every service's migrations to DATABASE_URL")
     commands.add_parser("purge", help="delete inbox rows and ingest receipts older than their retention")
     replay = commands.add_parser("replay", help="re-derive events from stored webhooks (after a mapping fix)")
@@ -55,10 +59,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     importer.add_argument(
         "--date-format", action="append", help="strptime format of the export's dates; repeat for several"
     )
+    from simulator import command as simulator
+
+    simulator.add_arguments(
+        commands.add_parser(
+            "simulate", help="play simulated ITSM platforms into ingest (see docs/simulator.md)"
+        )
+    )
     args = parser.parse_args(argv)
     try:
+        if args.command == "simulate":
+            return simulator.run(args)
         if args.command == "dev":
-            return run_dev(broker_port=args.broker_port, first_port=args.first_port, database=args.database)
+            return run_dev(
+                broker_port=args.broker_port,
+                first_port=args.first_port,
+                database=args.database,
+                demo=args.demo,
+            )
         if args.command == "import" and not args.file.is_file():
             print(f"bothways: no such file: {args.file}", file=sys.stderr)
             return 2
@@ -194,19 +212,45 @@ async def ensure_database(server_url: str, database: str) -> str:
 def dev_secrets(state_dir: Path) -> dict[str, str]:
     """Random local secrets, made once and kept under .bothways/ so curl examples keep working."""
     path = state_dir / "dev-secrets.json"
-    if path.exists():
-        stored: dict[str, str] = json.loads(path.read_text())
-        return stored
-    made = {
-        "api_key": secrets.token_urlsafe(24),
-        "generic_webhook_secret": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    makers: dict[str, Callable[[], str]] = {
+        "api_key": lambda: secrets.token_urlsafe(24),
+        "generic_webhook_secret": _standard_webhooks_secret,
+        # What the simulator signs its platforms' webhooks with (bothways simulate, dev --demo).
+        "jira_webhook_secret": lambda: secrets.token_urlsafe(24),
+        "zendesk_webhook_secret": lambda: secrets.token_urlsafe(24),
+        "servicenow_webhook_secret": _standard_webhooks_secret,
+        "alertmanager_bearer_token": lambda: secrets.token_urlsafe(24),
     }
-    path.write_text(json.dumps(made, indent=2))
-    path.chmod(0o600)
-    return made
+    # A file from an older version lacks the newer secrets: add them, keep the others.
+    missing = {name: make() for name, make in makers.items() if name not in stored}
+    if missing or not path.exists():
+        path.write_text(json.dumps({**stored, **missing}, indent=2))
+        path.chmod(0o600)
+    return {**stored, **missing}
 
 
-def run_dev(*, broker_port: int, first_port: int, database: str) -> int:
+def _standard_webhooks_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def platform_environment(keys: dict[str, str]) -> dict[str, str]:
+    """Ingest's settings for the simulated platforms: their credentials, and where Zendesk's service is."""
+    from services.ingest.mapping import merged
+    from simulator.platforms import MAPPING_OVERRIDES
+
+    own = json.loads(os.environ.get("BOTHWAYS_MAPPING_OVERRIDES") or "{}")
+    return {
+        "BOTHWAYS_JIRA_WEBHOOK_SECRETS": json.dumps([keys["jira_webhook_secret"]]),
+        "BOTHWAYS_ZENDESK_WEBHOOK_SECRETS": json.dumps([keys["zendesk_webhook_secret"]]),
+        "BOTHWAYS_SERVICENOW_WEBHOOK_SECRETS": json.dumps([keys["servicenow_webhook_secret"]]),
+        "BOTHWAYS_ALERTMANAGER_BEARER_TOKENS": json.dumps([keys["alertmanager_bearer_token"]]),
+        # The developer's own overrides win over the simulator's.
+        "BOTHWAYS_MAPPING_OVERRIDES": json.dumps(merged(MAPPING_OVERRIDES, own)),
+    }
+
+
+def run_dev(*, broker_port: int, first_port: int, database: str, demo: bool = False) -> int:
     state = devstack.STATE_DIR
     (state / "logs").mkdir(parents=True, exist_ok=True)
     ports = {name: first_port + offset for offset, name in enumerate(devstack.SERVICES)}
@@ -238,6 +282,7 @@ def run_dev(*, broker_port: int, first_port: int, database: str) -> int:
             else "true",
             "BOTHWAYS_API_KEYS": json.dumps({keys["api_key"]: ["read", "admin"]}),
             "BOTHWAYS_GENERIC_WEBHOOK_SECRETS": json.dumps([keys["generic_webhook_secret"]]),
+            **platform_environment(keys),
         }
         processes = [
             devstack.start_service(name, port=port, env=env, log_path=state / "logs" / f"{name}.log")
@@ -246,6 +291,10 @@ def run_dev(*, broker_port: int, first_port: int, database: str) -> int:
         stack.callback(stop_all, processes)
         wait_until_ready(processes)
         print_welcome(processes, bootstrap=bootstrap, database_url=database_url, keys=keys)
+        if demo:
+            stack.callback(
+                devstack.stop_process, start_demo(processes[0], log_path=state / "logs" / "simulator.log")
+            )
         while not stopping:
             for service in processes:
                 if service.process.poll() is not None:
@@ -259,6 +308,15 @@ def run_dev(*, broker_port: int, first_port: int, database: str) -> int:
         print("bothways: stopping ...")
     print("bothways: stopped")
     return 0
+
+
+def start_demo(ingest: devstack.ServiceProcess, *, log_path: Path) -> subprocess.Popen[bytes]:
+    """The simulator against the stack: the last 30 days replayed in about 45 s, then live at 2 webhooks/s."""
+    command = [sys.executable, "-m", "bothways.cli", "simulate", "--ingest-url", ingest.url]
+    command += ["--days", "30", "--seconds", "45", "--follow", "2"]
+    print(f"Demo: the simulator replays a month of tickets, then goes on live (log: {log_path}).\n")
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def stop_all(processes: Sequence[devstack.ServiceProcess]) -> None:

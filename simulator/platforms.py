@@ -64,6 +64,7 @@ class Webhook:
     delivery_id: str
     key: str
     fact: Fact
+    state: TicketState | OutageState  # after the fact
 
     @property
     def path(self) -> str:
@@ -103,6 +104,7 @@ class Renderer:
             delivery_id=_delivery_id(fact, after),
             key=ticket_key(fact.ticket),
             fact=fact,
+            state=after,
         )
 
 
@@ -576,6 +578,7 @@ def _alertmanager_webhook(fact: OutageFact, state: OutageState) -> Webhook:
         delivery_id=stable_hex("alertmanager", outage.id, fact.seq),
         key=f"outage:{outage.id}",
         fact=fact,
+        state=state,
     )
 
 

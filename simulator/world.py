@@ -59,8 +59,8 @@ PRIORITY_WEIGHTS = (3, 12, 55, 30)
 # P1 and P2 are worked around the clock (on call); the others in office hours.
 ON_CALL = frozenset({"P1", "P2"})
 # Median working minutes until an agent takes a ticket, and of work until it is resolved.
-PICKUP_MINUTES = {"P1": 5, "P2": 15, "P3": 90, "P4": 240}
-WORK_MINUTES = {"P1": 90, "P2": 240, "P3": 480, "P4": 960}
+PICKUP_MINUTES = {"P1": 4, "P2": 10, "P3": 60, "P4": 180}
+WORK_MINUTES = {"P1": 75, "P2": 150, "P3": 300, "P4": 720}
 ORIGIN = date(2000, 1, 1)
 DAY_CAPACITY = 10_000  # tickets a day can number
 # Platforms where an agent can cancel a ticket (a Zendesk trigger cannot report a deletion).
@@ -171,15 +171,22 @@ class World:
     organisation: Organisation
     seed: int
     tickets_per_weekday: float
+    # 0 for history; a live run numbers its tickets in a series of its own, so that they never take the
+    # number of a ticket of another run (a number names one story: two would make one history of both).
+    series: int = 0
 
 
-def build_world(organisation: Organisation, *, seed: int, tickets_per_weekday: float) -> World:
+def build_world(
+    organisation: Organisation, *, seed: int, tickets_per_weekday: float, series: int = 0
+) -> World:
     """A world of an organisation; validates what the numbering needs."""
     if not 0 <= seed < 100_000:
         raise ValueError("the seed is a number from 0 to 99999 (it is part of every ticket number)")
     if tickets_per_weekday < 0:
         raise ValueError("tickets per weekday cannot be negative")
-    return World(organisation=organisation, seed=seed, tickets_per_weekday=tickets_per_weekday)
+    if not 0 <= series < 10_000:
+        raise ValueError("a series is a number from 0 to 9999")
+    return World(organisation=organisation, seed=seed, tickets_per_weekday=tickets_per_weekday, series=series)
 
 
 # --- working time -----------------------------------------------------------------------------------
@@ -350,7 +357,7 @@ def lifecycle(
     agent = rng.choice(organisation.agents_of(group))
     story.work(PICKUP_MINUTES[priority])
     story.tell(Change.TAKEN, agent=agent)
-    story.wait(rng.uniform(60, 600))
+    story.wait(rng.uniform(30, 300))
     story.tell(Change.REPLIED, agent=agent)
     if rng.random() < 0.08:
         _reprioritize(story)
@@ -414,11 +421,14 @@ def _resolve(story: _Story, *, agent: Agent) -> None:
 # --- the timeline -----------------------------------------------------------------------------------
 
 
-def ticket_number(*, seed: int, day: date, index: int) -> int:
-    """A ticket's number from its seed, day and place in the day: unique, and stable across windows."""
+def ticket_number(*, seed: int, series: int, day: date, index: int) -> int:
+    """A ticket's number from its series, seed, day and place in the day: unique, and the same in every
+    window that holds the day (at most 19 digits, a Zendesk id's size)."""
     if index >= DAY_CAPACITY:
         raise ValueError(f"more than {DAY_CAPACITY} tickets on {day}: lower the ticket volume")
-    return (seed * 100_000 + (day - ORIGIN).days) * DAY_CAPACITY + index
+    if not 0 <= (day - ORIGIN).days < 100_000:
+        raise ValueError(f"{day} is outside the simulated calendar (from {ORIGIN}, 100,000 days)")
+    return ((series * 100_000 + seed) * 100_000 + (day - ORIGIN).days) * DAY_CAPACITY + index
 
 
 def day_facts(world: World, day: date) -> list[Fact]:
@@ -430,7 +440,10 @@ def day_facts(world: World, day: date) -> list[Fact]:
     arrivals += [report for span in spans for report in _outage_reports(span, rng)]
     facts: list[Fact] = [fact for span in spans for fact in _outage_facts(span)]
     for index, arrival in enumerate(sorted(arrivals, key=lambda a: (a.at, a.service is None))):
-        facts += _ticket(world, arrival, number=ticket_number(seed=world.seed, day=day, index=index))
+        number = ticket_number(seed=world.seed, series=world.series, day=day, index=index)
+        facts += _ticket(
+            world, arrival, number=number, rng=random.Random(f"{world.seed}:ticket:{day}:{index}")
+        )
     return facts
 
 
@@ -441,8 +454,7 @@ def _outage_facts(span: _OutageSpan) -> list[Fact]:
     ]
 
 
-def _ticket(world: World, arrival: _Arrival, *, number: int) -> list[TicketFact]:
-    rng = random.Random(f"{world.seed}:ticket:{number}")
+def _ticket(world: World, arrival: _Arrival, *, number: int, rng: random.Random) -> list[TicketFact]:
     organisation = world.organisation
     service = (
         arrival.service
@@ -569,7 +581,8 @@ class TicketState:
     first_response_at: datetime | None = None
     reassignments: int = 0
     pending_since: datetime | None = None
-    waited_seconds: float = 0.0
+    # When the ticket waited on the customer (the SLA clocks pause then).
+    pending_spans: tuple[tuple[datetime, datetime], ...] = ()
 
 
 def advance(state: TicketState | None, fact: TicketFact) -> TicketState:
@@ -617,8 +630,8 @@ def _with_waiting(state: TicketState, *, status: Status, at: datetime) -> Ticket
     if status is Status.PENDING and state.pending_since is None:
         return replace(state, pending_since=at)
     if status is not Status.PENDING and state.pending_since is not None:
-        waited = state.waited_seconds + (at - state.pending_since).total_seconds()
-        return replace(state, pending_since=None, waited_seconds=waited)
+        spans = (*state.pending_spans, (state.pending_since, at))
+        return replace(state, pending_since=None, pending_spans=spans)
     return state
 
 

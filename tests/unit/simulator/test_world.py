@@ -232,3 +232,16 @@ def test_an_organisation_needs_room_for_its_watermelon() -> None:
         build_world(
             build_organisation(seed=1, services=3, agents=5, customers=10), seed=-1, tickets_per_weekday=1
         )
+
+
+def test_a_live_series_renumbers_the_same_stories() -> None:
+    organisation = build_organisation(seed=7, services=6, agents=12, customers=200)
+    history = build_world(organisation, seed=7, tickets_per_weekday=40)
+    live = build_world(organisation, seed=7, tickets_per_weekday=40, series=42)
+    day = START + timedelta(days=1)
+    original = list(timeline(history, start=START, end=day))
+    renumbered = list(timeline(live, start=START, end=day))
+    assert [(f.occurred_at, f.change) for f in original] == [(f.occurred_at, f.change) for f in renumbered]
+    numbers = {f.ticket.number for f in original if isinstance(f, TicketFact)}
+    assert numbers.isdisjoint({f.ticket.number for f in renumbered if isinstance(f, TicketFact)})
+    assert max(numbers | {f.ticket.number for f in renumbered if isinstance(f, TicketFact)}) < 2**63
