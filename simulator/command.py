@@ -155,8 +155,9 @@ async def _live(run: Run, world: World, *, rate: float, args: argparse.Namespace
 
 
 def _live_series() -> int:
-    """A live run numbers its tickets by the minute it starts (runs within a week stay apart)."""
-    return int(datetime.now(UTC).timestamp() // 60) % 9_999 + 1
+    """A live run numbers its tickets by the second it starts: runs share numbers only when they start
+    a whole multiple of 89,999 seconds (25 hours) apart, to the second."""
+    return int(datetime.now(UTC).timestamp()) % 89_999 + 1
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

@@ -24,7 +24,7 @@ from simulator.answering import SurveyStep
 from simulator.platforms import Credentials, Renderer, Webhook, sign
 from simulator.world import Change, Fact, TicketFact, TicketState
 
-LANE_DEPTH = 64
+LANE_DEPTH = 4  # shallow: a generator that falls behind stops on time instead of draining a backlog
 MAX_ATTEMPTS = 8
 FIRST_BACKOFF_SECONDS = 0.25
 MAX_BACKOFF_SECONDS = 8.0

@@ -184,8 +184,8 @@ def build_world(
         raise ValueError("the seed is a number from 0 to 99999 (it is part of every ticket number)")
     if tickets_per_weekday < 0:
         raise ValueError("tickets per weekday cannot be negative")
-    if not 0 <= series < 10_000:
-        raise ValueError("a series is a number from 0 to 9999")
+    if not 0 <= series < 90_000:
+        raise ValueError("a series is a number from 0 to 89999")
     return World(organisation=organisation, seed=seed, tickets_per_weekday=tickets_per_weekday, series=series)
 
 

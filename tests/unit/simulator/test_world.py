@@ -237,7 +237,7 @@ def test_an_organisation_needs_room_for_its_watermelon() -> None:
 def test_a_live_series_renumbers_the_same_stories() -> None:
     organisation = build_organisation(seed=7, services=6, agents=12, customers=200)
     history = build_world(organisation, seed=7, tickets_per_weekday=40)
-    live = build_world(organisation, seed=7, tickets_per_weekday=40, series=42)
+    live = build_world(organisation, seed=7, tickets_per_weekday=40, series=89_999)
     day = START + timedelta(days=1)
     original = list(timeline(history, start=START, end=day))
     renumbered = list(timeline(live, start=START, end=day))
