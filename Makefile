@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test test-unit lint format bench clean test-tools
+.PHONY: dev demo test test-unit lint format bench clean test-tools
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,11 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 dev: $(INSTALLED)
-	$(BIN)/bothways dev
+	$(BIN)/bothways dev $(ARGS)
+
+# The stack with a simulated IT organisation playing its ITSM platforms into it (docs/simulator.md).
+demo: $(INSTALLED)
+	$(BIN)/bothways dev --demo $(ARGS)
 
 # Real protocol peers the tests use, installed from Debian when missing: promtool lints /metrics,
 # Alertmanager sends real webhooks, chromium runs the browser tests.
