@@ -759,9 +759,16 @@ def test_the_build_context_keeps_everything_the_wheel_is_built_from() -> None:
     readme = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("readme")
     if isinstance(readme, str):
         assert in_build_context(readme), f"setuptools needs {readme}"
+    packages = [
+        pattern.rstrip("*")
+        for pattern in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"][
+            "find"
+        ]["include"]
+    ]
+    assert {"bothways", "services", "simulator"} <= set(packages)
     sources = [
         path.relative_to(ROOT).as_posix()
-        for package in ("bothways", "services")
+        for package in packages
         for path in (ROOT / package).rglob("*")
         if path.is_file() and "__pycache__" not in path.parts
     ]
