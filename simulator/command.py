@@ -77,6 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the simulation the arguments describe; 0 when ingest accepted everything sent."""
     try:
+        _check(args)
         world = _world(args)
     except ValueError as exc:
         print(f"bothways simulate: {exc}", file=sys.stderr)
@@ -93,6 +94,14 @@ def run(args: argparse.Namespace) -> int:
     summary = {"ingest": report.as_dict(), "surveys": surveys}
     print(json.dumps(summary, indent=2))
     return 0 if report.sent and report.sent == report.accepted + report.duplicates + report.ignored else 1
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Refuse options that would make no run (or divide by zero)."""
+    for name in ("days", "seconds", "rate", "follow", "concurrency"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise ValueError(f"--{name} must be positive")
 
 
 def load_credentials(path: Path, environ: Mapping[str, str]) -> Credentials:

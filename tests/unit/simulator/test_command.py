@@ -68,3 +68,9 @@ def test_the_dev_stack_tells_ingest_the_platform_secrets_and_where_zendesk_keeps
     overrides = json.loads(env["BOTHWAYS_MAPPING_OVERRIDES"])
     assert overrides["zendesk"]["paths"]["business_service"] == f"custom_fields.{ZENDESK_SERVICE_FIELD}"
     assert overrides["zendesk"]["statuses"] == {"hold": "pending"}, "the developer's own overrides are kept"
+
+
+@pytest.mark.parametrize("option", ["--days", "--seconds", "--rate", "--concurrency"])
+def test_a_run_that_could_not_happen_is_refused(option: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", option, "0"]) == 2
+    assert f"{option} must be positive" in capsys.readouterr().err
