@@ -288,31 +288,94 @@ async def watermelons(
     """The month's flagged services, and every ticket with met SLAs and a dissatisfied answer."""
     if service is not None:
         await known_service(conn, service=service)
-    cards = [c for c in (await scorecards(conn, period=period, rules=rules, now=now)).scorecards]
+    cards = (await scorecards(conn, period=period, rules=rules, now=now)).scorecards
     if service is not None:
         cards = [c for c in cards if c.business_service == service]
+    return await watermelon_report(conn, period=period, cards=cards)
+
+
+async def watermelon_report(
+    conn: Connection, *, period: Period, cards: Sequence[Scorecard]
+) -> WatermelonReport:
+    """The flagged services among the scorecards, and the drill-down tickets of all of them."""
     flagged = {c.business_service: c for c in cards if c.watermelon.flagged}
-    services = [service] if service is not None else [c.business_service for c in cards]
-    span = store.Span(start=period.start, end=period.end, services=services)
+    span = store.Span(start=period.start, end=period.end, services=[c.business_service for c in cards])
     rows = await store.watermelon_tickets(conn, span=span)
     return WatermelonReport(
         period=str(period),
-        services=[
-            WatermelonService(
-                business_service=name,
-                sla_compliance_percent=card.provider.sla_compliance_percent,
-                availability_percent=card.provider.availability.availability_percent
-                if card.provider.availability
-                else None,
-                csat_percent=card.customer.csat.csat_percent,
-                csat_upper=card.customer.csat.interval.upper if card.customer.csat.interval else None,
-                nps=card.customer.nps.nps,
-                nps_upper=card.customer.nps.interval.upper if card.customer.nps.interval else None,
-                reasons=card.watermelon.reasons,
-            )
-            for name, card in flagged.items()
-        ],
+        services=[watermelon_service(card) for card in flagged.values()],
         tickets=[
             WatermelonTicket(**dict(row), service_flagged=row["business_service"] in flagged) for row in rows
         ],
+    )
+
+
+def watermelon_service(card: Scorecard) -> WatermelonService:
+    """A flagged service's figures on both sides, and the reasons."""
+    availability, csat, nps = card.provider.availability, card.customer.csat, card.customer.nps
+    return WatermelonService(
+        business_service=card.business_service,
+        sla_compliance_percent=card.provider.sla_compliance_percent,
+        availability_percent=availability.availability_percent if availability else None,
+        csat_percent=csat.csat_percent,
+        csat_upper=csat.interval.upper if csat.interval else None,
+        nps=nps.nps,
+        nps_upper=nps.interval.upper if nps.interval else None,
+        reasons=card.watermelon.reasons,
+    )
+
+
+class OpenFollowup(BaseModel):
+    followup_id: str
+    ticket_key: str | None
+    business_service: str | None
+    assignment_group: str | None
+    opened_at: datetime | None
+    due_at: datetime
+    overdue: bool
+
+
+class TimerAtRisk(BaseModel):
+    ticket_key: str
+    metric: str
+    priority: str | None
+    business_service: str | None
+    assignment_group: str | None
+    due_at: datetime
+    percent_elapsed: float
+    remaining_business_seconds: int
+
+
+class Dashboard(BaseModel):
+    """Everything the dashboard page shows for a month."""
+
+    period: str
+    scorecards: list[Scorecard]
+    trends: dict[str, Trend]
+    watermelons: WatermelonReport
+    open_followups: list[OpenFollowup]
+    timers_at_risk: list[TimerAtRisk]
+
+
+async def dashboard(
+    conn: Connection,
+    *,
+    period: Period,
+    rules: ScorecardRules,
+    now: datetime,
+    months: int = 12,
+    limit: int = 50,
+) -> Dashboard:
+    """The month's scorecards, each service's last months, watermelons, follow-ups and timers at risk."""
+    listed = await scorecards(conn, period=period, rules=rules, now=now)
+    services = [card.business_service for card in listed.scorecards]
+    return Dashboard(
+        period=str(period),
+        scorecards=listed.scorecards,
+        trends=await trends(conn, services=services, period=period, months=months, rules=rules, now=now),
+        watermelons=await watermelon_report(conn, period=period, cards=listed.scorecards),
+        open_followups=[
+            OpenFollowup(**dict(r)) for r in await store.open_followups(conn, now=now, limit=limit)
+        ],
+        timers_at_risk=[TimerAtRisk(**dict(r)) for r in await store.timers_at_risk(conn, limit=limit)],
     )
