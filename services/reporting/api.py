@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -9,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
+from bothways.db import Connection
 from bothways.scheduler import Clock, utc_now
 from bothways.web import Conn, ReadScope, RuntimeDep
 from services.reporting import reports, store, tables
@@ -30,6 +32,15 @@ class Format(StrEnum):
 class Dimension(StrEnum):
     ASSIGNMENT_GROUP = "assignment_group"
     PRIORITY = "priority"
+
+
+async def get_snapshot(conn: Conn) -> AsyncIterator[Connection]:
+    """The request's connection inside one read-only snapshot (see reports.snapshot)."""
+    async with reports.snapshot(conn) as snapshot:
+        yield snapshot
+
+
+Snapshot = Annotated[Connection, Depends(get_snapshot)]
 
 
 async def get_rules(runtime: RuntimeDep) -> ScorecardRules:
@@ -69,7 +80,12 @@ async def get_format(
 
 ReportPeriod = Annotated[Period, Depends(get_period)]
 ReportFormat = Annotated[Format, Depends(get_format)]
-Service = Annotated[str, Path(min_length=1, max_length=200, description="a business service, e.g. email")]
+# No control characters: PostgreSQL text cannot hold NUL, and no business service name has them.
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+Service = Annotated[
+    str,
+    Path(min_length=1, max_length=200, pattern=NAME_PATTERN, description="a business service, e.g. email"),
+]
 
 
 def csv_response(rows: list[dict[str, Any]], *, columns: tuple[str, ...], filename: str) -> Response:
@@ -89,7 +105,7 @@ async def read_ticket_counts(conn: Conn) -> TicketCounts:
 
 @router.get("/scorecards", response_model=ScorecardList, responses=CSV_RESPONSE)
 async def read_scorecards(
-    conn: Conn, period: ReportPeriod, rules: Rules, now: Now, format: ReportFormat
+    conn: Snapshot, period: ReportPeriod, rules: Rules, now: Now, format: ReportFormat
 ) -> ScorecardList | Response:
     """Every business service's scorecard for a month, best experience score first."""
     listed = await reports.scorecards(conn, period=period, rules=rules, now=now)
@@ -101,7 +117,7 @@ async def read_scorecards(
 
 @router.get("/scorecards/{service}", response_model=ServiceScorecard, responses=CSV_RESPONSE)
 async def read_scorecard(
-    conn: Conn, service: Service, period: ReportPeriod, rules: Rules, now: Now, format: ReportFormat
+    conn: Snapshot, service: Service, period: ReportPeriod, rules: Rules, now: Now, format: ReportFormat
 ) -> ServiceScorecard | Response:
     """One business service's scorecard for a month, with breakdowns by assignment group and priority."""
     card = await reports.service_scorecard(conn, service=service, period=period, rules=rules, now=now)
@@ -113,7 +129,7 @@ async def read_scorecard(
 
 @router.get("/scorecards/{service}/breakdowns/{by}", response_model=Breakdown, responses=CSV_RESPONSE)
 async def read_breakdown(
-    conn: Conn, service: Service, by: Dimension, period: ReportPeriod, rules: Rules, format: ReportFormat
+    conn: Snapshot, service: Service, by: Dimension, period: ReportPeriod, rules: Rules, format: ReportFormat
 ) -> Breakdown | Response:
     """A service's month per assignment group or per priority; small groups' figures withheld."""
     found = await reports.service_breakdown(conn, service=service, period=period, by=by.value, rules=rules)
@@ -125,7 +141,7 @@ async def read_breakdown(
 
 @router.get("/scorecards/{service}/trend", response_model=Trend, responses=CSV_RESPONSE)
 async def read_trend(
-    conn: Conn,
+    conn: Snapshot,
     service: Service,
     period: ReportPeriod,
     rules: Rules,
@@ -146,13 +162,14 @@ async def read_trend(
 
 @router.get("/watermelons", response_model=WatermelonReport, responses=CSV_RESPONSE)
 async def read_watermelons(
-    conn: Conn,
+    conn: Snapshot,
     period: ReportPeriod,
     rules: Rules,
     now: Now,
     format: ReportFormat,
     service: Annotated[
-        str | None, Query(min_length=1, max_length=200, description="one business service")
+        str | None,
+        Query(min_length=1, max_length=200, pattern=NAME_PATTERN, description="one business service"),
     ] = None,
 ) -> WatermelonReport | Response:
     """Services green on SLAs but red with customers, and the tickets with met SLAs and unhappy answers."""

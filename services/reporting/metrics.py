@@ -181,7 +181,7 @@ async def refresh_ticket_counts(pool: Pool) -> None:
 async def refresh_scorecards(pool: Pool) -> None:
     """Read the current month's scorecards for the collector."""
     now = SCORECARDS.clock()
-    async with pool.acquire() as conn:
+    async with pool.acquire() as conn, reports.snapshot(conn):
         listed = await reports.scorecards(conn, period=Period.of(now), rules=SCORECARDS.rules, now=now)
     SCORECARDS.update(listed.scorecards)
 

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from bothways.web import Conn, RuntimeDep, scopes_of
+from bothways.web import RuntimeDep, scopes_of
 from services.reporting import reports, tables
-from services.reporting.api import Now, Rules, csv_response
+from services.reporting.api import Now, Rules, Snapshot, csv_response
 from services.reporting.charts import Month, two_sided_chart
 from services.reporting.periods import InvalidPeriod, Period
 from services.reporting.scorecard import Trend
@@ -72,7 +72,7 @@ def to_login() -> RedirectResponse:
 async def show_dashboard(
     request: Request,
     runtime: RuntimeDep,
-    conn: Conn,
+    conn: Snapshot,
     rules: Rules,
     now: Now,
     period: Annotated[str | None, Query(max_length=20, description="a month as YYYY-MM")] = None,
@@ -135,7 +135,7 @@ async def sign_out() -> Response:
 async def download_scorecards(
     request: Request,
     runtime: RuntimeDep,
-    conn: Conn,
+    conn: Snapshot,
     rules: Rules,
     now: Now,
     period: Annotated[str, Query(max_length=20, description="a month as YYYY-MM")],
@@ -153,7 +153,7 @@ async def download_scorecards(
 async def download_watermelons(
     request: Request,
     runtime: RuntimeDep,
-    conn: Conn,
+    conn: Snapshot,
     rules: Rules,
     now: Now,
     period: Annotated[str, Query(max_length=20, description="a month as YYYY-MM")],

@@ -396,6 +396,8 @@ async def duplicates(client) -> float:
         ("/scorecards?format=xml", "format"),
         ("/scorecards/email/breakdowns/assignee", "by"),
         ("/scorecards/email/trend?months=1", "months"),
+        ("/scorecards/e%00mail", "service"),
+        ("/watermelons?service=%01", "service"),
     ],
 )
 async def test_bad_requests_are_422_naming_the_problem(run_service, path, message) -> None:

@@ -58,6 +58,10 @@ CREATE TABLE sla_timer (
 );
 CREATE INDEX sla_timer_decided ON sla_timer (business_service, decided_at) WHERE decided_at IS NOT NULL;
 CREATE INDEX sla_timer_at_risk ON sla_timer (due_at) WHERE state = 'running' AND warned_at IS NOT NULL;
+-- The latest decided resolution timer of a ticket, read without visiting the table (resolution times).
+CREATE INDEX sla_timer_resolution ON sla_timer (ticket_key, cycle DESC, occurred_at DESC)
+    INCLUDE (state, business_elapsed_seconds, stopped_at)
+    WHERE metric = 'resolution' AND state IN ('met', 'breached');
 
 -- The availability of a business service for a month; a later computation replaces an earlier one.
 CREATE TABLE availability (
