@@ -200,7 +200,7 @@ async def _count_details(
             tickets=row["tickets"],
             median_seconds=row["median_seconds"],
             p90_seconds=row["p90_seconds"],
-            lower_bounds=row["lower_bounds"],
+            unstopped_breaches=row["unstopped_breaches"],
         )
     for row in await store.invitations_sent(conn, span=span):
         months[row["business_service"], row["period"]].csat_invitations_sent = row["n"]

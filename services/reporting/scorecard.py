@@ -66,8 +66,9 @@ class ResolutionCount:
     tickets: int = 0
     median_seconds: float | None = None
     p90_seconds: float | None = None
-    # Breached timers report no stop: their elapsed time is the last one reported, a lower bound.
-    lower_bounds: int = 0
+    # A breached timer whose stop no event reported: its time is the last one reported (the breach's),
+    # not its time to resolve.
+    unstopped_breaches: int = 0
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ class ResolutionFigure(BaseModel):
     tickets: int
     median_business_hours: float | None
     p90_business_hours: float | None
-    lower_bounds: int
+    unstopped_breaches: int
 
 
 class AvailabilityFigure(BaseModel):
@@ -345,7 +346,7 @@ def provider_figures(counts: MonthCounts, *, rules: ScorecardRules) -> Provider:
             tickets=counts.resolution.tickets,
             median_business_hours=_hours(counts.resolution.median_seconds),
             p90_business_hours=_hours(counts.resolution.p90_seconds),
-            lower_bounds=counts.resolution.lower_bounds,
+            unstopped_breaches=counts.resolution.unstopped_breaches,
         ),
         availability=availability_figure(counts.availability),
     )

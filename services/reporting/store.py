@@ -268,7 +268,7 @@ RESOLUTION_TIMES = f"""
 SELECT f.business_service, {MONTH.format("f.resolved_at")} AS period, count(*) AS tickets,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY r.business_elapsed_seconds) AS median_seconds,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY r.business_elapsed_seconds) AS p90_seconds,
-       count(*) FILTER (WHERE r.state = 'breached' AND r.stopped_at IS NULL) AS lower_bounds
+       count(*) FILTER (WHERE r.state = 'breached' AND r.stopped_at IS NULL) AS unstopped_breaches
 FROM ticket_fact f
 JOIN LATERAL (
     SELECT s.state, s.business_elapsed_seconds, s.stopped_at FROM sla_timer s

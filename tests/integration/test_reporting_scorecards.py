@@ -72,14 +72,14 @@ def expected_scorecard(plan: MonthPlan, service: str) -> dict:
     breached = sum(c["breached"] for c in per_metric.values())
     resolved = [t for t in tickets if in_month(plan, t.resolved_at)]
     resolution_times = []
-    lower_bounds = 0
+    unstopped_breaches = 0
     for ticket in resolved:
         timer = max(
             (t for t in ticket.timers if t.metric == "resolution" and t.outcome in ("met", "breached")),
             key=lambda t: t.cycle,
         )
         resolution_times.append(timer.elapsed)
-        lower_bounds += timer.outcome == "breached"
+        unstopped_breaches += timer.outcome == "breached"
     csat = [
         a for a in plan.answers if a.service == service and a.kind == "csat" and in_month(plan, a.answered_at)
     ]
@@ -113,7 +113,7 @@ def expected_scorecard(plan: MonthPlan, service: str) -> dict:
         "breaches": breached,
         "median_hours": linear_percentile(resolution_times, 0.5) / 3600,
         "p90_hours": linear_percentile(resolution_times, 0.9) / 3600,
-        "lower_bounds": lower_bounds,
+        "unstopped_breaches": unstopped_breaches,
         "availability": availability,
         "csat_n": len(csat),
         "csat": 100 * satisfied / len(csat) if len(csat) >= MIN_RESPONSES else None,
@@ -228,7 +228,7 @@ async def test_a_generated_month_gives_the_scorecards_computed_independently(
         resolution = provider["resolution_time"]
         assert resolution["median_business_hours"] == pytest.approx(expected["median_hours"]), service
         assert resolution["p90_business_hours"] == pytest.approx(expected["p90_hours"]), service
-        assert resolution["lower_bounds"] == expected["lower_bounds"]
+        assert resolution["unstopped_breaches"] == expected["unstopped_breaches"]
         availability = expected["availability"]
         assert provider["availability"]["availability_percent"] == pytest.approx(
             availability.availability_percent
