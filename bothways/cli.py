@@ -66,6 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             "simulate", help="play simulated ITSM platforms into ingest (see docs/simulator.md)"
         )
     )
+    reporting = commands.add_parser("reporting", help="the reporting service's read models")
+    reporting_commands = reporting.add_subparsers(dest="reporting_command", required=True)
+    rebuild = reporting_commands.add_parser(
+        "rebuild",
+        help="empty the read models and rewind the consumer group to offset zero "
+        "(stop every reporting replica first, start them after: they fold every event again)",
+    )
+    rebuild.add_argument(
+        "--wait", type=float, default=60.0, help="seconds to wait for the consumer group's partitions"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "simulate":
@@ -86,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "purge":
             return asyncio.run(run_purge())
+        if args.command == "reporting":
+            return asyncio.run(run_reporting_rebuild(wait=args.wait))
         if args.command == "replay":
             return asyncio.run(run_replay(since=args.since, until=args.until, source=args.source))
         # The services' own variable first, so a service container can migrate as it is configured.
@@ -174,6 +186,32 @@ async def run_import(kind: str, path: Path, *, time_zone: str, date_formats: lis
     if summary.already_imported:
         print(f"{path.name} was imported before (sha256 {summary.file_digest[:12]}); nothing to do")
     print(summary.model_dump_json(indent=2))
+    return 0
+
+
+async def run_reporting_rebuild(*, wait: float) -> int:
+    """`bothways reporting rebuild`, with the reporting service's settings from the environment."""
+    from pydantic import ValidationError
+
+    from services.reporting.rebuild import RebuildRefused, rebuild
+
+    try:
+        settings = importlib.import_module("services.reporting.app").SETTINGS()
+    except ValidationError as exc:
+        print(f"bothways: the reporting settings are invalid: {exc}", file=sys.stderr)
+        return 2
+    try:
+        done = await rebuild(settings, topics=service_spec("reporting").consumes, assignment_seconds=wait)
+    except RebuildRefused as exc:
+        print(f"bothways: {exc}", file=sys.stderr)
+        return 2
+    partitions = sum(done.partitions.values())
+    print(
+        f"reporting: {partitions} partition(s) of {len(done.partitions)} topic(s) rewound to their first offset; "
+        f"{', '.join(done.tables)} emptied.\n"
+        "Start the reporting service again: it folds every event from the topics "
+        "(watch bothways_consumer_lag_records fall to 0)."
+    )
     return 0
 
 
