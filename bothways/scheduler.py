@@ -28,6 +28,7 @@ _UNREACHABLE: tuple[type[Exception], ...] = (*UNAVAILABLE_ERRORS, TimeoutError)
 # Claims and does the work due at the given instant; returns when more is due (None: nothing known).
 DueStep = Callable[[Connection, datetime], Awaitable["StepResult"]]
 Clock = Callable[[], datetime]
+AfterCommit = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,9 @@ class StepResult:
 
     done: int
     next_due: datetime | None
+    # Work that must not run inside the step's transaction (an SMTP send of the rows the step
+    # claimed with a lease): run once the claim has committed, never if it rolled back.
+    after_commit: AfterCommit | None = None
 
 
 def channel(schema: str) -> str:
@@ -92,9 +96,12 @@ class Scheduler:
         self._wake.set()
 
     async def run_once(self) -> StepResult:
-        """One step in its own transaction, at the clock's current instant."""
+        """One step in its own transaction, at the clock's current instant, then its after-commit work."""
         async with self.pool.acquire() as conn, conn.transaction():
-            return await self.step(conn, self.clock())
+            result = await self.step(conn, self.clock())
+        if result.after_commit is not None:
+            await result.after_commit()
+        return result
 
     async def _run(self) -> None:
         backoff = 0.0

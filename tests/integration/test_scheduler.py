@@ -118,3 +118,33 @@ async def test_two_replicas_share_the_work_and_never_do_an_item_twice(pool, data
     assert await pool.fetchval("SELECT max(runs) FROM chore") == 1
     workers = {row["done_by"] for row in await pool.fetch("SELECT DISTINCT done_by FROM chore")}
     assert workers <= {"a", "b"}
+
+
+async def test_after_commit_work_sees_the_committed_claim_and_is_skipped_on_rollback(
+    pool, database_url
+) -> None:
+    await add_chores(pool, datetime.now(UTC) - timedelta(seconds=1))
+    seen: list[object] = []
+
+    async def step(conn: db.Connection, now: datetime) -> StepResult:
+        await conn.execute("UPDATE chore SET runs = runs + 1 WHERE id = 1")
+
+        async def after() -> None:
+            # Another connection: only committed work is visible to it.
+            seen.append(await pool.fetchval("SELECT runs FROM chore WHERE id = 1"))
+
+        return StepResult(done=1, next_due=None, after_commit=after)
+
+    running = Scheduler(pool=pool, dsn=database_url, schema="sla", step=step, batch_size=50)
+    await running.run_once()
+    assert seen == [1]
+
+    async def failing_step(conn: db.Connection, now: datetime) -> StepResult:
+        await step(conn, now)
+        raise RuntimeError("the step fails after claiming")
+
+    failing = Scheduler(pool=pool, dsn=database_url, schema="sla", step=failing_step, batch_size=50)
+    with pytest.raises(RuntimeError):
+        await failing.run_once()
+    assert seen == [1]
+    assert await pool.fetchval("SELECT runs FROM chore WHERE id = 1") == 1
