@@ -259,6 +259,7 @@ def dev_secrets(state_dir: Path) -> dict[str, str]:
         "zendesk_webhook_secret": lambda: secrets.token_urlsafe(24),
         "servicenow_webhook_secret": _standard_webhooks_secret,
         "alertmanager_bearer_token": lambda: secrets.token_urlsafe(24),
+        "survey_token_secret": lambda: secrets.token_urlsafe(32),
     }
     # A file from an older version lacks the newer secrets: add them, keep the others.
     missing = {name: make() for name, make in makers.items() if name not in stored}
@@ -321,6 +322,9 @@ def run_dev(*, broker_port: int, first_port: int, database: str, demo: bool = Fa
             "BOTHWAYS_API_KEYS": json.dumps({keys["api_key"]: ["read", "admin"]}),
             "BOTHWAYS_GENERIC_WEBHOOK_SECRETS": json.dumps([keys["generic_webhook_secret"]]),
             **platform_environment(keys),
+            "BOTHWAYS_SURVEY_TOKEN_SECRETS": json.dumps([keys["survey_token_secret"]]),
+            # Answer links in survey mails point at the local survey service.
+            "BOTHWAYS_SURVEY_PUBLIC_URL": f"http://127.0.0.1:{ports['survey']}",
         }
         processes = [
             devstack.start_service(name, port=port, env=env, log_path=state / "logs" / f"{name}.log")

@@ -32,6 +32,10 @@ def standard_webhook_secrets(_: dict[str, str]) -> str:
     return json.dumps(["whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()])
 
 
+def token_list(_: dict[str, str]) -> str:
+    return json.dumps([secrets.token_urlsafe(32)])
+
+
 def api_keys(values: dict[str, str]) -> str:
     return json.dumps(
         {secrets.token_urlsafe(32): ["read", "admin"], values["BOTHWAYS_METRICS_API_KEY"]: ["read"]}
@@ -45,6 +49,7 @@ GENERATORS: dict[str, Callable[[dict[str, str]], str]] = {
     "BOTHWAYS_METRICS_API_KEY": token,
     "BOTHWAYS_ALERTMANAGER_TOKEN": token,
     "BOTHWAYS_GENERIC_WEBHOOK_SECRETS": standard_webhook_secrets,
+    "BOTHWAYS_SURVEY_TOKEN_SECRETS": token_list,
     "BOTHWAYS_API_KEYS": api_keys,
 }
 

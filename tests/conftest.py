@@ -21,7 +21,14 @@ from bothways import devstack
 from bothways.cli import migrate_all, service_spec
 from bothways.settings import ServiceSettings
 from bothways.web import create_app
-from tests.support import API_KEY, GENERIC_SECRET, PLATFORM_CREDENTIALS, READ_KEY, TcpProxy
+from tests.support import (
+    API_KEY,
+    GENERIC_SECRET,
+    PLATFORM_CREDENTIALS,
+    READ_KEY,
+    SURVEY_TOKEN_SECRET,
+    TcpProxy,
+)
 
 ARTIFACTS = Path(__file__).parent.parent / ".bothways" / "test-artifacts"
 
@@ -121,6 +128,7 @@ def service_env(database_url: str, kafka_bootstrap: str, namespace: str) -> dict
         "BOTHWAYS_API_KEYS": json.dumps({API_KEY: ["read", "admin"], READ_KEY: ["read"]}),
         "BOTHWAYS_GENERIC_WEBHOOK_SECRETS": json.dumps([GENERIC_SECRET]),
         "BOTHWAYS_SERVICENOW_WEBHOOK_SECRETS": json.dumps([GENERIC_SECRET]),
+        "BOTHWAYS_SURVEY_TOKEN_SECRETS": json.dumps([SURVEY_TOKEN_SECRET]),
         **{f"BOTHWAYS_{name.upper()}": json.dumps(values) for name, values in PLATFORM_CREDENTIALS.items()},
         "BOTHWAYS_OUTBOX_POLL_SECONDS": "0.2",
         "BOTHWAYS_CONSUMER_RETRY_BACKOFF_SECONDS": "0.05",

@@ -15,6 +15,7 @@ from bothways.signing import signed_headers
 API_KEY = "test-admin-key"
 READ_KEY = "test-read-key"
 GENERIC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+SURVEY_TOKEN_SECRET = "survey-token-secret-of-the-tests-0123456789"
 # Two of each where rotation applies: the second one signs in the tests.
 PLATFORM_CREDENTIALS = {
     "jira_webhook_secrets": ["jira-old-secret", "jira-secret"],

@@ -44,6 +44,7 @@ SECRETS = (
     "BOTHWAYS_API_KEYS",
     "BOTHWAYS_GENERIC_WEBHOOK_SECRETS",
     "BOTHWAYS_ALERTMANAGER_TOKEN",
+    "BOTHWAYS_SURVEY_TOKEN_SECRETS",
 )
 ROOT_USERS = {"root", "0"}
 
@@ -327,6 +328,9 @@ def test_every_bothways_service_starts_with_valid_settings_from_compose_and_env_
     assert settings.api_keys, "the REST APIs must not run without keys"
     if service == "ingest":
         assert settings.generic_keys()  # type: ignore[attr-defined]
+    if service == "survey":
+        assert settings.token_keys()  # type: ignore[attr-defined]
+        assert settings.smtp_server() is None, "no SMTP server unless .env names one"  # type: ignore[attr-defined]
 
 
 def test_the_placeholder_webhook_secret_of_env_example_stops_ingest_from_starting(
@@ -336,6 +340,15 @@ def test_the_placeholder_webhook_secret_of_env_example_stops_ingest_from_startin
     variables = {**generated_secrets(), "BOTHWAYS_GENERIC_WEBHOOK_SECRETS": placeholder}
     with pytest.raises(ValidationError, match="generic_webhook_secrets"):
         load_settings(monkeypatch, "ingest", variables)
+
+
+def test_the_placeholder_survey_token_secret_of_env_example_stops_survey_from_starting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    placeholder = read_env_file(ENV_EXAMPLE)["BOTHWAYS_SURVEY_TOKEN_SECRETS"]
+    variables = {**generated_secrets(), "BOTHWAYS_SURVEY_TOKEN_SECRETS": placeholder}
+    with pytest.raises(ValidationError, match="survey_token_secrets"):
+        load_settings(monkeypatch, "survey", variables)
 
 
 @pytest.mark.parametrize("service", SERVICES)
