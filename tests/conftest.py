@@ -21,6 +21,7 @@ from bothways import devstack
 from bothways.cli import migrate_all, service_spec
 from bothways.settings import ServiceSettings
 from bothways.web import create_app
+from tests import survey_harness
 from tests.support import (
     API_KEY,
     GENERIC_SECRET,
@@ -207,3 +208,34 @@ def start(service_env, tmp_path) -> Callable[..., Awaitable[devstack.ServiceProc
     yield start_one
     for service in reversed(started):
         devstack.stop_process(service.process)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[survey_harness.SmtpServer]:
+    """A real SMTP server (aiosmtpd) keeping what it receives."""
+    with survey_harness.smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def survey_service(
+    settings_for: Callable[..., ServiceSettings], smtp_server: survey_harness.SmtpServer, tmp_path: Path
+) -> Callable[..., contextlib.AbstractAsyncContextManager[survey_harness.SurveyHarness]]:
+    """Run the survey service with rules (a dict, as in surveys.yaml) and settings of the test's choosing."""
+
+    def running(
+        rules: dict[str, Any] | None = None, **overrides: Any
+    ) -> contextlib.AbstractAsyncContextManager[survey_harness.SurveyHarness]:
+        rules_file = survey_harness.write_rules(tmp_path / "surveys.yaml", rules)
+        return survey_harness.running_survey(
+            settings_for("survey"), smtp=smtp_server, rules_file=rules_file, **overrides
+        )
+
+    return running
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[tuple[str, type[survey_harness.Receiver]]]:
+    """A real HTTP endpoint taking webhooks: its URL, and the handler class holding what it received."""
+    with survey_harness.webhook_receiver() as receiver:
+        yield receiver

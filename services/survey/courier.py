@@ -47,6 +47,8 @@ class Parcel:
 
     invitation_id: uuid.UUID
     attempt: int
+    # The attempt's number within the current retry budget (an administrator's retry starts a new one).
+    try_number: int
     recipient_id: str | None
     letter: messages.Letter
 
@@ -131,7 +133,8 @@ class Courier:
             ticket_title=row["ticket_title"],
             campaign_id=row["campaign_id"],
         )
-        return Parcel(row["invitation_id"], row["attempts"], row["person_id"], letter)
+        tries = row["attempts"] - row["attempt_offset"]
+        return Parcel(row["invitation_id"], row["attempts"], tries, row["person_id"], letter)
 
     async def deliver(self, parcels: Sequence[Parcel], actions: Sequence[store.Row]) -> None:
         """Send everything handed over by one step, a few at a time."""
@@ -194,7 +197,7 @@ class Courier:
 
     async def _failed(self, conn: Connection, *, parcel: Parcel, error: DeliveryError) -> None:
         now = self.clock()
-        retry_at = None if error.permanent else self.retry.next_attempt(attempt=parcel.attempt, now=now)
+        retry_at = None if error.permanent else self.retry.next_attempt(attempt=parcel.try_number, now=now)
         row = await store.record_failed(
             conn,
             invitation_id=parcel.invitation_id,

@@ -215,7 +215,8 @@ FAIL_ABANDONED = """
 UPDATE invitation SET state = 'failed', failed_at = $1, due_at = NULL, lease_until = NULL,
        last_error = 'the sender stopped before recording an outcome, on the last allowed attempt'
 WHERE invitation_id IN (
-    SELECT invitation_id FROM invitation WHERE state = 'sending' AND due_at <= $1 AND attempts >= $2
+    SELECT invitation_id FROM invitation
+    WHERE state = 'sending' AND due_at <= $1 AND attempts - attempt_offset >= $2
     ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED)
 RETURNING *
 """
@@ -248,7 +249,7 @@ RETURNING *
 RECORD_FAILED = """
 UPDATE invitation SET
     state = CASE WHEN $4::timestamptz IS NULL THEN 'failed' ELSE 'scheduled' END,
-    due_at = $4, failed_at = CASE WHEN $4::timestamptz IS NULL THEN $3 END, lease_until = NULL,
+    due_at = $4, failed_at = CASE WHEN $4::timestamptz IS NULL THEN $3::timestamptz END, lease_until = NULL,
     last_error = $5
 WHERE invitation_id = $1 AND attempts = $2 AND state = 'sending'
 RETURNING *
@@ -265,7 +266,7 @@ WHERE invitation_id IN (
 RETURNING *
 """
 RETRY_FAILED = """
-UPDATE invitation SET state = 'scheduled', due_at = $2, attempts = 0, failed_at = NULL
+UPDATE invitation SET state = 'scheduled', due_at = $2, attempt_offset = attempts, failed_at = NULL
 WHERE invitation_id = $1 AND state = 'failed'
 RETURNING *
 """
@@ -432,7 +433,7 @@ LOCK_FOLLOWUP = "SELECT state FROM followup WHERE followup_id = $1 FOR UPDATE"
 CLOSE_FOLLOWUP = """
 UPDATE followup SET state = 'closed', closed_at = $2, outcome = $3, note = $4, resurvey_invitation_id = $5,
        ticket_action = $6, ticket_action_state = CASE WHEN $6::text IS NULL THEN NULL ELSE 'pending' END,
-       ticket_action_due_at = CASE WHEN $6::text IS NULL THEN NULL ELSE $2 END
+       ticket_action_due_at = CASE WHEN $6::text IS NULL THEN NULL ELSE $2::timestamptz END
 WHERE followup_id = $1
 """
 MARK_OVERDUE = f"""

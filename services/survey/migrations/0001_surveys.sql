@@ -92,6 +92,8 @@ CREATE TABLE invitation (
     send_at timestamptz,
     channel text,
     attempts integer NOT NULL DEFAULT 0,
+    -- attempts made before an administrator's retry: the retry budget counts from here
+    attempt_offset integer NOT NULL DEFAULT 0,
     lease_until timestamptz,
     last_error text,
     sent_at timestamptz,
