@@ -224,11 +224,15 @@ def survey_service(
     """Run the survey service with rules (a dict, as in surveys.yaml) and settings of the test's choosing."""
 
     def running(
-        rules: dict[str, Any] | None = None, **overrides: Any
+        rules: dict[str, Any] | None = None, *, wall_clock: bool = False, **overrides: Any
     ) -> contextlib.AbstractAsyncContextManager[survey_harness.SurveyHarness]:
         rules_file = survey_harness.write_rules(tmp_path / "surveys.yaml", rules)
         return survey_harness.running_survey(
-            settings_for("survey"), smtp=smtp_server, rules_file=rules_file, **overrides
+            settings_for("survey"),
+            smtp=smtp_server,
+            rules_file=rules_file,
+            wall_clock=wall_clock,
+            **overrides,
         )
 
     return running

@@ -7,12 +7,13 @@ finds nothing due and stays out of the way; the pages, the API and the courier r
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email
 import email.policy
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -21,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 import yaml
 from aiosmtpd.controller import Controller
+from fastapi import FastAPI
 
 from bothways import devstack
 from bothways.cli import service_spec
@@ -108,10 +111,12 @@ def webhook_receiver() -> Iterator[tuple[str, type[Receiver]]]:
 
 @dataclass
 class Clock:
-    now: datetime = MONDAY
+    """The test's time; `now=None` follows the wall clock (for tests through the real scheduler)."""
+
+    now: datetime | None = MONDAY
 
     def __call__(self) -> datetime:
-        return self.now
+        return self.now or datetime.now(UTC)
 
 
 @dataclass
@@ -122,6 +127,7 @@ class SurveyHarness:
     runtime: Runtime
     clock: Clock
     smtp: SmtpServer
+    app: FastAPI
     steps: list[StepResult] = field(default_factory=list)
 
     @property
@@ -138,14 +144,17 @@ class SurveyHarness:
             await invitations.track_ticket(conn, ticket=ticket)
 
     async def step(self, at: datetime, *, deliver: bool = True) -> StepResult:
-        """One scheduler step at `at`; `deliver=False` is a crash right after the claim committed."""
+        """Scheduler steps at `at` until nothing more is claimed (sends go in batches), like the scheduler's
+        loop; `deliver=False` is one step and a crash right after its claim committed."""
         self.clock.now = at
-        async with self.pool.acquire() as conn, conn.transaction():
-            result = await due_work(conn, at, survey=self.survey, batch=500)
-        if deliver and result.after_commit is not None:
+        for _ in range(100):
+            async with self.pool.acquire() as conn, conn.transaction():
+                result = await due_work(conn, at, survey=self.survey, batch=500)
+            self.steps.append(result)
+            if not deliver or result.after_commit is None:
+                return result
             await result.after_commit()
-        self.steps.append(result)
-        return result
+        raise AssertionError("the scheduler step keeps finding work at one instant")
 
     async def invitations(self, **where: Any) -> list[dict[str, Any]]:
         rows = await self.pool.fetch("SELECT * FROM invitation ORDER BY created_at, invitation_id")
@@ -168,9 +177,29 @@ class SurveyHarness:
 
     def link(self, mail: EmailMessage, score: int) -> str:
         """The path of a rating link, as found in a mail's plain-text part."""
+        return self.url(mail, score).removeprefix(self.survey.settings.survey_public_url)
+
+    def url(self, mail: EmailMessage, score: int) -> str:
+        """A rating link, as found in a mail's plain-text part."""
         text = mail.get_body(("plain",)).get_content()
         [url] = [word for word in text.split() if word.endswith(f"?score={score}")]
-        return url.removeprefix(PUBLIC_URL)
+        return url
+
+    @contextlib.asynccontextmanager
+    async def served(self, port: int) -> AsyncIterator[str]:
+        """The app on a real port (a browser cannot use the in-process transport); its base URL."""
+        server = uvicorn.Server(
+            uvicorn.Config(
+                self.app, host="127.0.0.1", port=port, lifespan="off", log_config=None, access_log=False
+            )
+        )
+        task = asyncio.create_task(server.serve())
+        await wait_until(lambda: server.started)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            await task
 
 
 def ticket(
@@ -213,7 +242,12 @@ def write_rules(path: Path, rules: dict[str, Any] | None) -> Path:
 
 @contextlib.asynccontextmanager
 async def running_survey(
-    settings: ServiceSettings, *, smtp: SmtpServer, rules_file: Path, **overrides: Any
+    settings: ServiceSettings,
+    *,
+    smtp: SmtpServer,
+    rules_file: Path,
+    wall_clock: bool = False,
+    **overrides: Any,
 ) -> AsyncIterator[SurveyHarness]:
     """The survey service with a rules file of the test's, delivering to the test's SMTP server."""
     # Validated like the environment would be (model_copy would not turn "none" into an enum, say).
@@ -232,7 +266,7 @@ async def running_survey(
     app = create_app(service_spec("survey"), settings)
     async with app.router.lifespan_context(app):
         runtime: Runtime = app.state.runtime
-        clock = Clock()
+        clock = Clock(None if wall_clock else MONDAY)
         runtime.extras["survey"] = replace(survey_of(runtime), clock=clock)
         survey_of(runtime).courier.clock = clock
         async with httpx.AsyncClient(
@@ -240,4 +274,11 @@ async def running_survey(
             base_url=PUBLIC_URL,
             headers={"authorization": f"Bearer {API_KEY}"},
         ) as client:
-            yield SurveyHarness(client, runtime, clock, smtp)
+            yield SurveyHarness(client, runtime, clock, smtp, app)
+
+
+async def wait_until(condition: Callable[[], bool], *, timeout: float = 10.0) -> None:
+    """Poll a condition another task makes true (uvicorn offers no event for "started")."""
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110 - nothing to wait on but the flag
+            await asyncio.sleep(0.01)
