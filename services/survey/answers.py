@@ -94,6 +94,8 @@ def validate(
         number = questions.validate(scale, int(score))
     except (ValueError, InvalidScore) as exc:
         raise AnswerInvalid("score", f"{score!r} is not one of the answers offered.") from exc
+    if not store.storable(f"{reason or ''}{comment or ''}"):
+        raise AnswerInvalid("comment", "The text holds characters that cannot be stored; please retype it.")
     chosen = (reason or "").strip() or None
     if chosen is not None and chosen not in reasons:
         raise AnswerInvalid("reason", f"{chosen!r} is not one of the reasons offered.")

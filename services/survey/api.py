@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from bothways.errors import Conflict, InvalidInput, NotFound
 from bothways.scheduler import wake_scheduler
@@ -20,8 +20,19 @@ router = APIRouter(dependencies=[ReadScope])
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many items")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="skip this many items")]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-FilterText = Annotated[str | None, Query(min_length=1, max_length=200)]
+
+
+def _storable(text: str | None) -> str | None:
+    """PostgreSQL stores neither NUL characters nor unpaired surrogates: refused here, naming the field."""
+    if text is not None and not store.storable(text):
+        raise ValueError("must not contain NUL characters or unpaired surrogates")
+    return text
+
+
+Storable = AfterValidator(_storable)
+Name = Annotated[str, Field(min_length=1, max_length=200), Storable]
+FilterText = Annotated[str | None, Query(min_length=1, max_length=200), Storable]
+Prose = Annotated[str, Storable]
 
 
 # --- campaigns ----------------------------------------------------------------------------------------
@@ -52,8 +63,8 @@ class CampaignIn(BaseModel):
     name: Name
     population: Population
     schedule: Schedule = Field(default_factory=Schedule)
-    question: str | None = Field(default=None, min_length=1, max_length=500)
-    comment_prompt: str | None = Field(default=None, min_length=1, max_length=500)
+    question: Prose | None = Field(default=None, min_length=1, max_length=500)
+    comment_prompt: Prose | None = Field(default=None, min_length=1, max_length=500)
     expiry_days: int | None = Field(default=None, ge=1, le=90, description="default: the rules' nps.expiry")
 
     @field_validator("name", "question", "comment_prompt")
@@ -90,7 +101,7 @@ class CampaignOut(BaseModel):
     history: list[CampaignRun] = Field(default_factory=list)
 
 
-CampaignId = Annotated[str, Path(min_length=1, max_length=100)]
+CampaignId = Annotated[str, Path(min_length=1, max_length=100), Storable]
 
 
 @router.post(
@@ -306,8 +317,8 @@ class FollowupOut(BaseModel):
 class CloseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    outcome: str = Field(min_length=1, max_length=100, examples=["resolved", "contacted", "no_response"])
-    note: str | None = Field(default=None, max_length=5000)
+    outcome: Prose = Field(min_length=1, max_length=100, examples=["resolved", "contacted", "no_response"])
+    note: Prose | None = Field(default=None, max_length=5000)
     resurvey: bool | None = Field(
         default=None, description="survey the person again; default: the rules' followup.resurvey"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 from bothways.db import Connection
@@ -20,6 +20,7 @@ from services.survey.rules import SurveyRules, TicketFacts
 
 async def track_ticket(conn: Connection, *, ticket: TicketChanged) -> None:
     """Remember the requester and the ticket; a new resolution becomes a candidate, a reopen cancels."""
+    ticket = storable_ticket(ticket)
     person_id = await _person(conn, ticket=ticket)
     previous = await store.ticket_for_update(conn, ticket_key=ticket.ticket_key)
     known = (
@@ -49,6 +50,35 @@ async def track_ticket(conn: Connection, *, ticket: TicketChanged) -> None:
         await _add_candidate(conn, ticket=ticket, cycle=change.resolved_cycle, person_id=person_id)
     if change.undone_by is not None:
         await _cancel_unsent(conn, ticket=ticket, undone_by=change.undone_by)
+
+
+def storable_ticket(ticket: TicketChanged) -> TicketChanged:
+    """The ticket without what PostgreSQL cannot store (NUL, unpaired surrogates): a platform's odd title
+    must not keep its requester from being asked."""
+    if all(map(store.storable, _texts(ticket.model_dump()))):
+        return ticket
+    return TicketChanged.model_validate(_cleaned(ticket.model_dump()))
+
+
+def _texts(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+
+
+def _cleaned(value: object) -> object:
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {key: _cleaned(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_cleaned(item) for item in value]
+    return value
 
 
 async def _person(conn: Connection, *, ticket: TicketChanged) -> str | None:

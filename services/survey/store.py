@@ -15,6 +15,18 @@ from bothways.db import Connection
 
 Row = asyncpg.Record
 
+
+def storable(text: str) -> bool:
+    """Whether PostgreSQL can store the text: no NUL character, no unpaired surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 # --- persons and tickets ------------------------------------------------------------------------------
 
 UPSERT_PERSON = """

@@ -156,6 +156,7 @@ async def test_a_link_to_a_canceled_survey_is_gone(survey_service) -> None:
         ({"score": "four"}, "is not one of the answers offered"),
         ({"score": "1", "reason": "The coffee"}, "is not one of the reasons offered"),
         ({"score": "1", "comment": "x" * 2001}, "under 2000 characters"),
+        ({"score": "1", "comment": "nul\x00byte"}, "cannot be stored"),
     ],
 )
 async def test_an_invalid_answer_is_refused_naming_the_problem(survey_service, form, problem) -> None:

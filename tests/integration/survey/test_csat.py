@@ -177,3 +177,13 @@ async def test_imported_history_and_rules_that_exclude_invite_nobody(survey_serv
         assert await survey.events() == []
         listed = await survey.client.get("/invitations")
         assert listed.json() == []
+
+
+async def test_a_title_postgresql_cannot_store_does_not_keep_the_requester_from_being_asked(
+    survey_service,
+) -> None:
+    async with survey_service() as survey:
+        await survey.track(ticket(1, title="Printer\x00 on fire"))
+        await survey.step(MONDAY + HOUR)
+        [mail] = survey.mails()
+        assert mail["Subject"] == "How did we do? Your request 1: Printer on fire"
