@@ -310,6 +310,7 @@ def run_dev(*, broker_port: int, first_port: int, database: str, demo: bool = Fa
             devstack.tansu_broker(broker_port, log_path=state / "logs" / "broker.log")
         )
         server_url = stack.enter_context(devstack.postgres(os.environ.get("DATABASE_URL")))
+        mail_port = stack.enter_context(devstack.mail_catcher(state / "mail"))
         database_url = asyncio.run(ensure_database(server_url, database))
         asyncio.run(migrate_all(database_url))
         env = {
@@ -325,6 +326,7 @@ def run_dev(*, broker_port: int, first_port: int, database: str, demo: bool = Fa
             "BOTHWAYS_SURVEY_TOKEN_SECRETS": json.dumps([keys["survey_token_secret"]]),
             # Answer links in survey mails point at the local survey service.
             "BOTHWAYS_SURVEY_PUBLIC_URL": f"http://127.0.0.1:{ports['survey']}",
+            **(dev_mail(mail_port) if mail_port else {}),
         }
         processes = [
             devstack.start_service(name, port=port, env=env, log_path=state / "logs" / f"{name}.log")
@@ -332,7 +334,9 @@ def run_dev(*, broker_port: int, first_port: int, database: str, demo: bool = Fa
         ]
         stack.callback(stop_all, processes)
         wait_until_ready(processes)
-        print_welcome(processes, bootstrap=bootstrap, database_url=database_url, keys=keys)
+        print_welcome(
+            processes, bootstrap=bootstrap, database_url=database_url, keys=keys, mail=bool(mail_port)
+        )
         if demo:
             stack.callback(
                 devstack.stop_process, start_demo(processes[0], log_path=state / "logs" / "simulator.log")
@@ -361,6 +365,16 @@ def start_demo(ingest: devstack.ServiceProcess, *, log_path: Path) -> subprocess
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def dev_mail(port: int) -> dict[str, str]:
+    """Survey mails go to the local mail catcher, which keeps them in .bothways/mail/."""
+    return {
+        "BOTHWAYS_SMTP_HOST": "127.0.0.1",
+        "BOTHWAYS_SMTP_PORT": str(port),
+        "BOTHWAYS_SMTP_SECURITY": "none",
+        "BOTHWAYS_SMTP_FROM": "Bothways dev <surveys@localhost>",
+    }
+
+
 def stop_all(processes: Sequence[devstack.ServiceProcess]) -> None:
     for service in reversed(processes):
         devstack.stop_process(service.process)
@@ -385,13 +399,20 @@ def wait_until_ready(processes: Sequence[devstack.ServiceProcess], timeout: floa
 
 
 def print_welcome(
-    processes: Sequence[devstack.ServiceProcess], *, bootstrap: str, database_url: str, keys: dict[str, str]
+    processes: Sequence[devstack.ServiceProcess],
+    *,
+    bootstrap: str,
+    database_url: str,
+    keys: dict[str, str],
+    mail: bool = False,
 ) -> None:
     print("\nBothways is running.\n")
     for service in processes:
         print(f"  {service.name:<10} {service.url}   docs {service.url}/docs   metrics {service.url}/metrics")
     print(f"\n  broker     {bootstrap}\n  database   {devstack.redact(database_url)}")
     print("  logs       .bothways/logs/")
+    if mail:
+        print("  mail       .bothways/mail/   (survey mails, one .eml file each)")
     print(f"\n  API key (read, admin):   {keys['api_key']}")
     print(f"  generic webhook secret:  {keys['generic_webhook_secret']}")
     print('\n  Post a signed ticket: see "Try it" in README.md')

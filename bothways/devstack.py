@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -167,6 +168,43 @@ def redact(url: str) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     return url
+
+
+# --- the mail catcher ---------------------------------------------------------------------------------
+
+
+class _MailFolder:
+    """An aiosmtpd handler writing each message to <folder>/<n>.eml."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = len(list(folder.glob("*.eml")))
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        self.count += 1
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        (self.folder / f"{stamp}-{self.count:05d}.eml").write_bytes(
+            envelope.original_content or envelope.content
+        )
+        return "250 Message kept"
+
+
+@contextlib.contextmanager
+def mail_catcher(folder: Path) -> Iterator[int | None]:
+    """A local SMTP server keeping every mail as a file, so survey mails can be opened and clicked;
+    yields its port, or None where aiosmtpd (a dev dependency) is not installed."""
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:
+        yield None
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    controller = Controller(_MailFolder(folder), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield int(controller.port)
+    finally:
+        controller.stop()
 
 
 # --- the services -------------------------------------------------------------------------------------

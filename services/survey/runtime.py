@@ -49,7 +49,7 @@ def courier_for(
             address=settings.smtp_from or f"{settings.survey_team_name} <surveys@{settings.public_host()}>",
             team=settings.survey_team_name,
             time_zone=settings.survey_time_zone,
-            message_id_domain=settings.public_host(),
+            message_id_domain=settings.mail_domain(),
         ),
         smtp=settings.smtp_server(),
         webhook_url=settings.survey_webhook_url,

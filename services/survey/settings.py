@@ -8,6 +8,7 @@ surveyed, the fatigue budget, follow-ups) live in a YAML file, see services/surv
 from __future__ import annotations
 
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -141,8 +142,13 @@ class SurveySettings(ServiceSettings):
         )
 
     def public_host(self) -> str:
-        """The host of the public URL: the domain of Message-IDs."""
+        """The host of the public URL."""
         return urlsplit(self.survey_public_url).hostname or "localhost"
+
+    def mail_domain(self) -> str:
+        """The domain of Message-IDs: the sender's, else the public URL's host."""
+        _, address = parseaddr(self.smtp_from or "")
+        return address.rpartition("@")[2] or self.public_host()
 
 
 def _http_url(url: str) -> str:

@@ -38,7 +38,7 @@ async def test_the_mail_reaches_the_smtp_server_with_plain_and_html_parts_and_ra
             assert (await survey.client.get(link)).status_code == 200
         assert "Hello Ada," in plain
         row = await survey.invitation()
-        assert mail["Message-ID"] == f"<survey-{row['invitation_id']}@surveys.test>"
+        assert mail["Message-ID"] == f"<survey-{row['invitation_id']}@example.com>"
         detail = (await survey.client.get(f"/invitations/{row['invitation_id']}")).json()
         assert [(a["attempt"], a["outcome"]) for a in detail["delivery_attempts"]] == [(1, "delivered")]
 
