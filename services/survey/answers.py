@@ -17,8 +17,9 @@ from services.survey.scoring import InvalidScore
 
 MAX_COMMENT_LENGTH: Final = 2000
 # An answer is taken while the invitation is out: a valid token proves a mail was written for it, even
-# when the outcome of its send was not recorded yet (or a retry is pending).
-ANSWERABLE: Final = frozenset({"scheduled", "sending", "sent", "answered"})
+# when the outcome of its send was not recorded yet, a retry is pending, or the send was judged failed
+# (a timeout after the server took the message): the customer's answer counts all the same.
+ANSWERABLE: Final = frozenset({"scheduled", "sending", "sent", "answered", "failed"})
 
 
 class LinkProblem(Exception):

@@ -176,3 +176,15 @@ async def test_an_out_of_range_score_in_a_link_is_named_and_nothing_is_selected(
         assert response.status_code == 422
         assert "is not one of the answers offered" in response.text
         assert " checked>" not in response.text
+
+
+async def test_a_survey_judged_failed_still_takes_the_answer_its_link_proves_was_mailed(
+    survey_service,
+) -> None:
+    async with survey_service() as survey:
+        link = (await sent_survey(survey)).split("?")[0]
+        # A timeout after the server took the message: recorded as failed, yet the mail arrived.
+        await survey.pool.execute("UPDATE invitation SET state = 'failed', due_at = NULL")
+        response = await survey.client.post(link, data={"score": "4"})
+        assert response.status_code == 200
+        assert (await survey.invitation())["state"] == "answered"
