@@ -78,6 +78,7 @@ async def open_invitation(
 
 
 def closed_problem() -> LinkProblem:
+    """The page of a link past its deadline."""
     return LinkProblem(
         410,
         "This survey has closed",

@@ -141,6 +141,7 @@ class Courier:
         gate = asyncio.Semaphore(self.concurrency)
 
         async def gated(work: Awaitable[None]) -> None:
+            """Hold a place at the gate while sending."""
             async with gate:
                 await work
 

@@ -52,16 +52,19 @@ def _envelope(event: SurveyEvent, *parts: object) -> Envelope:
 
 
 def scheduled(row: Row) -> Envelope:
+    """survey.scheduled: the invitation passed the rules and the budget."""
     event = SurveyScheduled(**attribution(row), occurred_at=row["send_at"], send_at=row["send_at"])
     return _envelope(event, row["invitation_id"], "scheduled")
 
 
 def throttled(row: Row, *, at: datetime) -> Envelope:
+    """survey.throttled: not sent, with the reason."""
     event = SurveyThrottled(**attribution(row), occurred_at=at, reason=row["reason"] or row["reason_code"])
     return _envelope(event, row["invitation_id"], "throttled", row["reason_code"])
 
 
 def sent(row: Row) -> Envelope:
+    """survey.sent: delivered on its channel."""
     event = SurveySent(
         **attribution(row), occurred_at=row["sent_at"], channel=row["channel"], expires_at=row["expires_at"]
     )
@@ -69,6 +72,7 @@ def sent(row: Row) -> Envelope:
 
 
 def delivery_failed(row: Row) -> Envelope:
+    """survey.delivery_failed: given up after its attempts."""
     event = SurveyDeliveryFailed(
         **attribution(row),
         occurred_at=row["failed_at"],
@@ -80,6 +84,7 @@ def delivery_failed(row: Row) -> Envelope:
 
 
 def answered(row: Row) -> Envelope:
+    """survey.answered: one revision of the answer."""
     scale = Scale(row["scale"])
     event = SurveyAnswered(
         **attribution(row),
@@ -96,11 +101,13 @@ def answered(row: Row) -> Envelope:
 
 
 def expired(row: Row) -> Envelope:
+    """survey.expired: unanswered at its deadline."""
     event = SurveyExpired(**attribution(row), occurred_at=row["expired_at"])
     return _envelope(event, row["invitation_id"], "expired")
 
 
 def followup_opened(invitation: Row, followup: Row) -> Envelope:
+    """followup.opened: an unhappy answer to follow up."""
     event = FollowupOpened(
         **attribution(invitation),
         occurred_at=followup["opened_at"],

@@ -87,6 +87,7 @@ def page(survey: Survey, template: str, status: int, **context: Any) -> HTMLResp
 
 
 def problem_page(survey: Survey, problem: LinkProblem) -> HTMLResponse:
+    """The page saying why a link cannot be honoured."""
     return page(survey, "problem.html", problem.status_code, title=problem.title, message=problem.message)
 
 

@@ -69,11 +69,13 @@ def courier_for(
 
 
 def survey_of(runtime: Runtime) -> Survey:
+    """The survey service's runtime part."""
     survey: Survey = runtime.extras["survey"]
     return survey
 
 
 async def current_survey(runtime: RuntimeDep) -> Survey:
+    """The survey service's runtime part, as a dependency."""
     return survey_of(runtime)
 
 

@@ -121,6 +121,7 @@ class SurveySettings(ServiceSettings):
         return [s.get_secret_value().encode() for s in self.survey_token_secrets]
 
     def webhook_secrets(self) -> list[str]:
+        """The Standard Webhooks secrets that sign outgoing webhooks."""
         return [s.get_secret_value() for s in self.survey_webhook_secrets]
 
     def smtp_server(self) -> SmtpServer | None:
@@ -137,6 +138,7 @@ class SurveySettings(ServiceSettings):
         )
 
     def retry_policy(self) -> RetryPolicy:
+        """The delivery retry schedule."""
         return RetryPolicy(
             max_attempts=self.survey_max_attempts, base=timedelta(seconds=self.survey_retry_base_seconds)
         )

@@ -178,6 +178,7 @@ async def cancel_unsent(conn: Connection, *, ticket_key: str, reason_code: str, 
 
 
 async def claim_candidates(conn: Connection, *, now: datetime, limit: int) -> list[Row]:
+    """Lock the due candidates no other replica holds."""
     return list(await conn.fetch(CLAIM_CANDIDATES, now, limit))
 
 
@@ -190,10 +191,12 @@ async def lock_persons(conn: Connection, *, person_ids: Sequence[str]) -> dict[s
 async def budget_history(
     conn: Connection, *, person_ids: Sequence[str], since: datetime, until: datetime
 ) -> list[Row]:
+    """The invitations of persons that count against their budget, in a window."""
     return list(await conn.fetch(BUDGET_HISTORY, list(person_ids), since, until))
 
 
 async def surveyed_cycles(conn: Connection, *, ticket_keys: Sequence[str]) -> list[Row]:
+    """The resolution cycles of tickets that were surveyed."""
     return list(await conn.fetch(SURVEYED_CYCLES, list(ticket_keys)))
 
 
@@ -304,6 +307,7 @@ async def claim_sends(
 
 
 async def persons(conn: Connection, *, person_ids: Sequence[str]) -> dict[str, Row]:
+    """Address and name of persons, by id."""
     rows = await conn.fetch(SELECT_PERSONS, list(person_ids))
     return {row["person_id"]: row for row in rows}
 
@@ -333,10 +337,12 @@ async def record_failed(
 
 
 async def expire_due(conn: Connection, *, now: datetime, limit: int) -> list[Row]:
+    """Sent invitations past their deadline become expired."""
     return list(await conn.fetch(EXPIRE_DUE, now, limit))
 
 
 async def retry_failed(conn: Connection, *, invitation_id: uuid.UUID, now: datetime) -> Row | None:
+    """A failed invitation scheduled again with a fresh retry budget; None unless it had failed."""
     return await conn.fetchrow(RETRY_FAILED, invitation_id, now)
 
 
@@ -360,16 +366,19 @@ ORDER BY created_at DESC, invitation_id LIMIT $5 OFFSET $6
 
 
 async def invitation(conn: Connection, *, invitation_id: uuid.UUID, for_update: bool = False) -> Row | None:
+    """One invitation, optionally locked."""
     return await conn.fetchrow(
         SELECT_INVITATION_FOR_UPDATE if for_update else SELECT_INVITATION, invitation_id
     )
 
 
 async def attempts(conn: Connection, *, invitation_id: uuid.UUID) -> list[Row]:
+    """The delivery attempts of an invitation, in order."""
     return list(await conn.fetch(SELECT_ATTEMPTS, invitation_id))
 
 
 async def answers(conn: Connection, *, invitation_id: uuid.UUID) -> list[Row]:
+    """Every answer given to an invitation, in order."""
     return list(await conn.fetch(SELECT_ANSWERS, invitation_id))
 
 
@@ -383,6 +392,7 @@ async def list_invitations(
     limit: int,
     offset: int,
 ) -> list[Row]:
+    """Invitations (never the excluded), newest first."""
     return list(await conn.fetch(LIST_INVITATIONS, state, ticket_key, campaign_id, kind, limit, offset))
 
 
@@ -490,10 +500,12 @@ async def list_followups(
     limit: int,
     offset: int,
 ) -> list[Row]:
+    """Follow-ups in some states, the soonest due first."""
     return list(await conn.fetch(LIST_FOLLOWUPS, list(states), business_service, group, limit, offset))
 
 
 async def followup(conn: Connection, *, followup_id: uuid.UUID) -> Row | None:
+    """One follow-up with its invitation's answer and attribution."""
     return await conn.fetchrow(SELECT_FOLLOWUP, followup_id)
 
 
@@ -513,16 +525,19 @@ async def close_followup(
     resurvey_invitation_id: uuid.UUID | None,
     ticket_action: str | None,
 ) -> None:
+    """Record how a follow-up was closed (and queue its ticket action)."""
     await conn.execute(CLOSE_FOLLOWUP, followup_id, now, outcome, note, resurvey_invitation_id, ticket_action)
 
 
 async def mark_overdue(conn: Connection, *, now: datetime, limit: int) -> list[Row]:
+    """Open follow-ups past their due time become overdue."""
     return list(await conn.fetch(MARK_OVERDUE, now, limit))
 
 
 async def claim_ticket_actions(
     conn: Connection, *, now: datetime, limit: int, lease_until: datetime
 ) -> list[Row]:
+    """Claim due ticket webhooks with a lease."""
     return list(await conn.fetch(CLAIM_TICKET_ACTIONS, now, limit, lease_until))
 
 
@@ -535,10 +550,12 @@ async def record_ticket_action(
     retry_at: datetime | None,
     error: str | None,
 ) -> None:
+    """Record a ticket webhook's outcome, if the claim is still ours."""
     await conn.execute(RECORD_TICKET_ACTION, followup_id, attempt, state, retry_at, error)
 
 
 async def followup_counts(conn: Connection) -> dict[str, int]:
+    """Follow-ups not closed, per state."""
     return {row["state"]: row["followups"] for row in await conn.fetch(COUNT_FOLLOWUPS)}
 
 
@@ -576,28 +593,34 @@ ADVANCE_CAMPAIGN = "UPDATE campaign SET runs = $2, next_run_at = $3 WHERE campai
 
 
 async def insert_campaign(conn: Connection, *, values: Sequence[Any]) -> Row:
+    """Store a new campaign."""
     row = await conn.fetchrow(INSERT_CAMPAIGN, *values)
     assert row is not None, "an insert returns its row"
     return row
 
 
 async def campaign(conn: Connection, *, campaign_id: str) -> Row | None:
+    """One campaign."""
     return await conn.fetchrow(SELECT_CAMPAIGN, campaign_id)
 
 
 async def list_campaigns(conn: Connection, *, limit: int, offset: int) -> list[Row]:
+    """Campaigns, newest first."""
     return list(await conn.fetch(LIST_CAMPAIGNS, limit, offset))
 
 
 async def campaign_runs(conn: Connection, *, campaign_id: str) -> list[Row]:
+    """What each run of a campaign found and did."""
     return list(await conn.fetch(SELECT_RUNS, campaign_id))
 
 
 async def stop_campaign(conn: Connection, *, campaign_id: str, now: datetime) -> Row | None:
+    """No further runs of a campaign."""
     return await conn.fetchrow(STOP_CAMPAIGN, campaign_id, now)
 
 
 async def claim_campaigns(conn: Connection, *, now: datetime, limit: int) -> list[Row]:
+    """Lock the campaigns whose run is due."""
     return list(await conn.fetch(CLAIM_CAMPAIGNS, now, limit))
 
 
@@ -609,16 +632,19 @@ async def population(
     business_services: Sequence[str],
     organizations: Sequence[str],
 ) -> list[Row]:
+    """Requesters with ticket activity in a window, with their latest ticket's service."""
     return list(await conn.fetch(POPULATION, since, until, list(business_services), list(organizations)))
 
 
 async def record_run(conn: Connection, *, values: Sequence[Any]) -> None:
+    """Keep what a campaign run found and did."""
     await conn.execute(INSERT_RUN, *values)
 
 
 async def advance_campaign(
     conn: Connection, *, campaign_id: str, runs: int, next_run_at: datetime | None
 ) -> None:
+    """Count a run and set the next one."""
     await conn.execute(ADVANCE_CAMPAIGN, campaign_id, runs, next_run_at)
 
 
@@ -683,6 +709,7 @@ async def result_counts(
     campaign_id: str | None,
     organization: str | None,
 ) -> list[Row]:
+    """Invitations sent and responses per kind, scale and band, optionally per breakdown key."""
     return list(
         await conn.fetch(
             results_sql(group_by), start, end, business_service, group, kind, campaign_id, organization
