@@ -131,6 +131,10 @@ def filled_secrets() -> dict[str, dict[str, str]]:
             **of_kind("Secret")["bothways-ingest-secrets"]["stringData"],
             "BOTHWAYS_GENERIC_WEBHOOK_SECRETS": '["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]',
         },
+        "bothways-survey-secrets": {
+            **of_kind("Secret")["bothways-survey-secrets"]["stringData"],
+            "BOTHWAYS_SURVEY_TOKEN_SECRETS": '["a-survey-link-secret-of-32-characters-or-more"]',
+        },
     }
 
 
@@ -329,6 +333,10 @@ def test_every_service_starts_with_valid_settings_from_the_manifests(
         assert str(settings.mapping_file) == "/etc/bothways/mapping.yaml"
     if service == "sla":
         assert str(settings.sla_config_file) == "/etc/bothways/sla/policies.yaml"
+    if service == "survey":
+        assert settings.token_keys()
+        assert settings.smtp_server() is not None
+        assert settings.smtp_password is None, "an empty password is no password"
 
 
 @pytest.mark.parametrize("service", SERVICES)
