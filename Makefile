@@ -52,6 +52,7 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/business_calendar.py
 	$(BIN)/python bench/history_import.py
 	$(BIN)/python bench/reporting.py
+	$(BIN)/python bench/survey.py
 
 clean:
 	rm -rf $(VENV) .bothways .pytest_cache .mypy_cache .ruff_cache
