@@ -318,6 +318,87 @@ class AvailabilityComputed(Event):
         return self.occurred_at
 
 
+# Outages of business services and objectives at risk (bothways.availability.v1), keyed by business service.
+# A service outage is the merge of every signal of one service (alerts, paging incidents, major incidents)
+# over one stretch; the aggregate is `service_outage` because `io.bothways.outage.*` names the input
+# signals on bothways.outages.v1 (`io.bothways.outage.updated` is taken by OutageUpdated).
+
+
+class ServiceOutageStatus(StrEnum):
+    OPEN = "open"
+    RESTORED = "restored"
+    # A correction removed it: its signals were withdrawn, remapped or merged into another outage.
+    WITHDRAWN = "withdrawn"
+
+
+class ServiceOutageEvent(Event):
+    """One merged outage of a business service as it stands after a change."""
+
+    topic: ClassVar[Topic] = Topic.AVAILABILITY
+
+    business_service: str = Field(min_length=1, max_length=200)
+    outage_id: str = Field(min_length=1, max_length=300)
+    occurred_at: AwareDatetime
+    started_at: AwareDatetime
+    restored_at: AwareDatetime | None = None
+    status: ServiceOutageStatus | str = ServiceOutageStatus.OPEN
+    impact: OutageImpact = OutageImpact.MAJOR
+    # Wall-clock seconds from failure to restoration (or to occurred_at while open).
+    duration_seconds: int = Field(default=0, ge=0)
+    signals: list[str] = Field(default_factory=list, max_length=500)
+    revision: int = Field(default=1, ge=1)
+
+    def key(self) -> str:
+        return self.business_service
+
+    def occurred(self) -> datetime:
+        return self.occurred_at
+
+
+class ServiceOutageOpened(ServiceOutageEvent):
+    type: ClassVar[str] = "io.bothways.service_outage.opened"
+
+
+class ServiceOutageUpdated(ServiceOutageEvent):
+    """A late or corrected signal moved the start or the end, changed the impact or the signals, or
+    withdrew the outage (status `withdrawn`)."""
+
+    type: ClassVar[str] = "io.bothways.service_outage.updated"
+
+
+class ServiceOutageClosed(ServiceOutageEvent):
+    """Service restored: `restored_at` is set."""
+
+    type: ClassVar[str] = "io.bothways.service_outage.closed"
+
+
+class ObjectiveAtRisk(Event):
+    """A multiwindow burn-rate alert started firing: at this rate the objective's budget runs out early."""
+
+    type: ClassVar[str] = "io.bothways.availability.objective_at_risk"
+    topic: ClassVar[Topic] = Topic.AVAILABILITY
+
+    business_service: str = Field(min_length=1, max_length=200)
+    occurred_at: AwareDatetime
+    alert: str = Field(min_length=1, max_length=100, examples=["fast-burn", "slow-burn"])
+    severity: str = Field(min_length=1, max_length=50)
+    objective_percent: float = Field(gt=0, lt=100)
+    threshold: float = Field(gt=0)
+    long_window_seconds: int = Field(gt=0)
+    short_window_seconds: int = Field(gt=0)
+    long_burn_rate: float = Field(ge=0)
+    short_burn_rate: float = Field(ge=0)
+    # The current calendar month's budget (service time zone): what is left after this burn so far.
+    period: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
+    budget_remaining_seconds: float | None = None
+
+    def key(self) -> str:
+        return self.business_service
+
+    def occurred(self) -> datetime:
+        return self.occurred_at
+
+
 # Surveys (bothways.surveys.v1), keyed by ticket (CSAT) or by campaign (NPS)
 
 
@@ -441,6 +522,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SlaMet,
         SlaCancelled,
         AvailabilityComputed,
+        ServiceOutageOpened,
+        ServiceOutageUpdated,
+        ServiceOutageClosed,
+        ObjectiveAtRisk,
         SurveyScheduled,
         SurveyThrottled,
         SurveySent,

@@ -158,6 +158,27 @@ _AVAILABILITY = {
     "budget_remaining_seconds": 2078.4,
     "outages": 1,
 }
+# Keys of the objective-at-risk event ride along: the round trip keeps only a model's own fields.
+_AVAILABILITY |= {
+    "alert": "fast-burn",
+    "severity": "page",
+    "threshold": 14.4,
+    "long_window_seconds": 3600,
+    "short_window_seconds": 300,
+    "long_burn_rate": 20.5,
+    "short_burn_rate": 60.0,
+}
+_SERVICE_OUTAGE = {
+    "business_service": "payments",
+    "outage_id": "payments/1",
+    "occurred_at": NOW,
+    "started_at": NOW,
+    "restored_at": NOW,
+    "status": "restored",
+    "impact": "partial",
+    "duration_seconds": 600,
+    "signals": ["alertmanager:abc", "ticket:jira:SUP-42"],
+}
 _OUTAGE = {
     "signal_key": "alertmanager:abc",
     "source": "alertmanager",
@@ -170,7 +191,14 @@ _OUTAGE = {
 @pytest.mark.parametrize("event_type", sorted(EVENT_TYPES), ids=str)
 def test_every_registered_event_type_survives_the_round_trip(event_type: str) -> None:
     model = EVENT_TYPES[event_type]
-    fields = {"ticket": {}, "sla": _SLA, "survey": _SURVEY, "followup": _SURVEY}.get(
+    families = {
+        "ticket": {},
+        "sla": _SLA,
+        "survey": _SURVEY,
+        "followup": _SURVEY,
+        "service_outage": _SERVICE_OUTAGE,
+    }
+    fields = families.get(
         event_type.split(".")[2], _AVAILABILITY if "availability" in event_type else _OUTAGE
     )
     own = {name: value for name, value in fields.items() if name in model.model_fields}
