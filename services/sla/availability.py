@@ -228,6 +228,25 @@ def calendar_month(month: str, *, tz: str) -> Period:
     return Period(start, end, label=month)
 
 
+def month_of(moment: datetime, *, tz: str) -> str:
+    """The calendar month "YYYY-MM" an instant falls in, in the service's time zone."""
+    _epoch(moment, "moment")
+    return moment.astimezone(_zone(tz)).strftime("%Y-%m")
+
+
+def months_overlapping(start: datetime, end: datetime, *, tz: str) -> list[str]:
+    """The calendar months in `tz` that share time with [start, end), oldest first."""
+    _check_order(start, end, "stretch", InvalidInterval)
+    months: list[str] = []
+    label = month_of(start, tz=tz)
+    while True:
+        period = calendar_month(label, tz=tz)
+        if period.start >= end and months:
+            return months
+        months.append(label)
+        label = month_of(period.end, tz=tz)
+
+
 def rolling_days(days: int, *, now: datetime) -> Period:
     """The last `days` days of 24 hours ending at `now`."""
     if days <= 0:

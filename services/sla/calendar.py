@@ -273,6 +273,24 @@ class BusinessClock:
                     return datetime.fromtimestamp(deadline, UTC)
             starts, ends, cumulative, exact_from, exact_until = self._extend_beyond(moment)
 
+    def open_intervals(self, *, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """The opening intervals within [start, end), merged and clipped, in UTC (agreed service time)."""
+        first = _epoch_seconds(start)
+        last = _epoch_seconds(end)
+        if last <= first:
+            return []
+        starts, ends, _, exact_from, exact_until = self._openings
+        if first < exact_from or last >= exact_until:
+            starts, ends, _, _, _ = self._cover(first, last)
+        index = max(bisect_right(starts, first) - 1, 0)
+        found = []
+        while index < len(starts) and starts[index] < last:
+            opens, closes = max(starts[index], first), min(ends[index], last)
+            if opens < closes:
+                found.append((datetime.fromtimestamp(opens, UTC), datetime.fromtimestamp(closes, UTC)))
+            index += 1
+        return found
+
     def _extend_beyond(self, moment: int) -> _Openings:
         """Build more years after the exact range, or raise when the calendar has stopped opening."""
         _, ends, _, _, exact_until = self._openings
