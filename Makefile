@@ -53,6 +53,7 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/history_import.py
 	$(BIN)/python bench/reporting.py
 	$(BIN)/python bench/survey.py
+	$(BIN)/python bench/availability.py
 
 clean:
 	rm -rf $(VENV) .bothways .pytest_cache .mypy_cache .ruff_cache

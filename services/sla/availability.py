@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from itertools import pairwise
@@ -182,6 +182,10 @@ class ServiceRecord:
     maintenance: tuple[Interval, ...] = ()
     agreed: AgreedServiceTime = AgreedServiceTime(intervals=None)
     weights: ImpactWeights = ImpactWeights()
+    # The merged timeline by `now`, built once per record: one set of figures asks for it several times.
+    _timelines: dict[int, dict[Impact, list[Span]]] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         # Callers hand in lists; a frozen record must not share a list someone else can still mutate.
@@ -295,11 +299,18 @@ def _intersect(left: Sequence[Span], right: Sequence[Span]) -> list[Span]:
 def _subtract(spans: Sequence[Span], cuts: Sequence[Span]) -> list[Span]:
     """The time of sorted disjoint `spans` outside sorted disjoint `cuts`."""
     kept: list[Span] = []
+    first = 0
     for start, end in spans:
-        for cut_start, cut_end in _intersect([(start, end)], cuts):
+        # One sweep over both lists: cuts ending before this span cannot touch the later ones either.
+        while first < len(cuts) and cuts[first][1] <= start:
+            first += 1
+        index = first
+        while index < len(cuts) and cuts[index][0] < end:
+            cut_start, cut_end = cuts[index]
             if start < cut_start:
                 kept.append((start, cut_start))
-            start = cut_end
+            start = max(start, cut_end)
+            index += 1
         if start < end:
             kept.append((start, end))
     return kept
@@ -325,6 +336,14 @@ def _windows(record: ServiceRecord) -> list[Span]:
 
 def _levels(record: ServiceRecord, now: int) -> dict[Impact, list[Span]]:
     """The merged timeline: for each impact level, where it is the worst one, outside maintenance."""
+    cached = record._timelines.get(now)
+    if cached is None:
+        cached = record._timelines[now] = _merge_levels(record, now)
+    return cached
+
+
+def _merge_levels(record: ServiceRecord, now: int) -> dict[Impact, list[Span]]:
+    """The merged timeline, computed (see _levels)."""
     levels: dict[Impact, list[Span]] = {}
     worse = _windows(record)
     for impact in _WORST_FIRST:

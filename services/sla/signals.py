@@ -128,23 +128,22 @@ def fold_signal(events: Iterable[SignalEvent]) -> Folded:
 
 
 def _open_index(episodes: Sequence[Episode]) -> int | None:
-    return next((i for i, episode in enumerate(episodes) if episode.ended_at is None), None)
+    # At most one episode is open, and nothing is appended while it is: it is the last one.
+    return len(episodes) - 1 if episodes and episodes[-1].ended_at is None else None
 
 
 def _previous_end(episodes: Sequence[Episode], index: int) -> datetime | None:
     """The latest end among the ended episodes that start before episodes[index]."""
-    ends = [
-        e.ended_at for e in episodes if e.ended_at is not None and e.started_at < episodes[index].started_at
-    ]
-    return max(ends) if ends else None
+    start = episodes[index].started_at
+    return max(
+        (e.ended_at for e in episodes if e.ended_at is not None and e.started_at < start), default=None
+    )
 
 
 def _referred(episodes: Sequence[Episode], started_at: datetime) -> int | None:
-    """The ended episode a start refers to: the first one ending after it."""
-    ended = sorted(
-        (i for i, e in enumerate(episodes) if e.ended_at is not None), key=lambda i: episodes[i].started_at
-    )
-    return next((i for i in ended if started_at < episodes[i].ended_at), None)  # type: ignore[operator]
+    """The ended episode a start refers to: the earliest-starting one that ends after it."""
+    later = [i for i, e in enumerate(episodes) if e.ended_at is not None and started_at < e.ended_at]
+    return min(later, key=lambda i: episodes[i].started_at, default=None)
 
 
 def _restate(episodes: list[Episode], event: SignalEvent) -> list[Anomaly]:
