@@ -113,7 +113,8 @@ class BusinessService(BaseModel):
     owner_group: str | None = Field(default=None, max_length=200)
     tier: int | None = Field(default=None, ge=0, le=9)
     description: str | None = Field(default=None, max_length=2000)
-    objective_percent: float = Field(gt=0, lt=100, examples=[99.9])
+    # Six nines at most: beyond, a month's budget is under three seconds, finer than the signals are.
+    objective_percent: float = Field(ge=1, le=99.9999, examples=[99.9])
     # A business calendar of the SLA configuration (GET /calendars), or 24x7.
     calendar: str = Field(default=ALWAYS, min_length=1, max_length=200)
     # Calendar months are taken in this zone; by default the calendar's, or UTC for 24x7.

@@ -85,6 +85,9 @@ def test_the_ticket_fields_a_service_can_be_matched_on() -> None:
     [
         ({"id": "x", "name": "X", "objective_percent": 100}, "objective_percent"),
         ({"id": "x", "name": "X", "objective_percent": 0}, "objective_percent"),
+        # Found by schemathesis: 5e-324 % is a ratio of 0, an objective without any meaning.
+        ({"id": "x", "name": "X", "objective_percent": 5e-324}, "objective_percent"),
+        ({"id": "x", "name": "X", "objective_percent": 99.99999}, "objective_percent"),
         ({"id": "Bad Id", "name": "X", "objective_percent": 99}, "services[0].id"),
         ({"id": "x", "name": "X", "objective_percent": 99, "calendar": "nope"}, "unknown calendar 'nope'"),
         ({"id": "x", "name": "X", "objective_percent": 99, "timezone": "Mars/Base"}, "unknown time zone"),
