@@ -325,6 +325,9 @@ async def test_a_draft_policy_is_simulated_over_the_period_without_emitting(
 
         bad = await sla.post("/policies/fast:simulate", params={"period": "2026-13"}, json=draft("1s"))
         assert bad.status_code == 422
+        # Found by schemathesis: year 0 answered 500; business calendars answer for 1970-2199.
+        year_zero = await sla.post("/policies/fast:simulate", params={"period": "0000-01"}, json=draft("1s"))
+        assert year_zero.status_code == 422
         unknown = await sla.post(
             "/policies/fast:simulate",
             params={"period": period},
