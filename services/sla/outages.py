@@ -118,11 +118,12 @@ class ServiceContext:
     clock: BusinessClock | None
     created_at: datetime
 
-    def record(self, *, start: datetime, end: datetime) -> ServiceRecord:
-        """The service's record with agreed time and windows laid out over [start, end)."""
+    def record(self, *, start: datetime, end: datetime, agreed_time: bool = True) -> ServiceRecord:
+        """The service's record with agreed time and windows laid out over [start, end); without
+        `agreed_time` the agreed time is left 24x7, enough for failures, which are wall-clock."""
         agreed = (
             always_agreed()
-            if self.clock is None
+            if self.clock is None or not agreed_time
             else agreed_service_time(self.clock.open_intervals(start=start, end=end))
         )
         return ServiceRecord(
@@ -409,7 +410,8 @@ async def refresh_service(
 async def _reconcile_outages(conn: Connection, context: ServiceContext, *, now: datetime) -> None:
     """Announce what changed on the service's merged outages."""
     service_id = context.service.id
-    record = context.record(start=context.earliest(now=now), end=now)
+    # The whole history, but failures are wall-clock: no need to lay out years of opening hours.
+    record = context.record(start=context.earliest(now=now), end=now, agreed_time=False)
     fresh = merged_outages(record, episodes=context.episodes, now=now)
     stored = [_outage(row) for row in await store.outages(conn, service_id=service_id)]
     envelopes: list[Envelope] = []
