@@ -97,8 +97,9 @@ async def test_warnings_and_the_breach_fire_on_their_second_each_once(
     run_service, settings_for, config_file
 ) -> None:
     settings = settings_for("sla")
-    created = whole_second()
     async with run_service("sla", sla_config_file=config_file) as sla:
+        # Taken once the service runs: its start-up must not eat into the 2 s before the first warning.
+        created = whole_second()
         await send(settings, snapshot("1", at=created, created=created, status="New", category="new"))
         # started x2, first_response warned 50 and 75 and breached, resolution warned 50 and breached
         events = await sla_events(settings, count=7)
