@@ -278,6 +278,16 @@ class SlaMet(SlaTimerEvent):
     type: ClassVar[str] = "io.bothways.sla.met"
 
 
+class SlaStopped(SlaTimerEvent):
+    """A breached timer's clock stopped (the late response or resolution came): its final elapsed time.
+
+    A timer stopped in time announces `met` instead; this one stays breached, and readers learn how
+    late it really ended (the breach itself was announced at the target).
+    """
+
+    type: ClassVar[str] = "io.bothways.sla.stopped"
+
+
 class SlaCancelled(SlaTimerEvent):
     """The timer no longer counts: the ticket was canceled, or a priority change superseded it."""
 
@@ -520,6 +530,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SlaBreached,
         SlaBreachRetracted,
         SlaMet,
+        SlaStopped,
         SlaCancelled,
         AvailabilityComputed,
         ServiceOutageOpened,

@@ -24,6 +24,7 @@ from bothways.events import (
     SlaPaused,
     SlaResumed,
     SlaStarted,
+    SlaStopped,
     SlaTimerEvent,
     SlaWarned,
     TicketChanged,
@@ -51,6 +52,7 @@ EVENT_TYPES: Final[Mapping[TransitionKind, type[SlaTimerEvent]]] = {
     TransitionKind.BREACHED: SlaBreached,
     TransitionKind.BREACH_RETRACTED: SlaBreachRetracted,
     TransitionKind.MET: SlaMet,
+    TransitionKind.STOPPED: SlaStopped,
     TransitionKind.CANCELLED: SlaCancelled,
 }
 
@@ -211,7 +213,7 @@ def _state_after(transition: TimerTransition) -> TimerStatus:
             return TimerStatus.PAUSED if transition.timer.is_paused else TimerStatus.RUNNING
         case TransitionKind.RESUMED | TransitionKind.WARNED:
             return TimerStatus.RUNNING
-        case TransitionKind.BREACHED:
+        case TransitionKind.BREACHED | TransitionKind.STOPPED:
             return TimerStatus.BREACHED
         case TransitionKind.MET:
             return TimerStatus.MET

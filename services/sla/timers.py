@@ -164,6 +164,8 @@ class TransitionKind(StrEnum):
     BREACHED = "breached"
     BREACH_RETRACTED = "breach_retracted"
     MET = "met"
+    # A breached timer's clock stopped: it stays breached, with its final elapsed time.
+    STOPPED = "stopped"
     CANCELLED = "cancelled"
 
 
@@ -755,6 +757,9 @@ def _end_transitions(before: TimerState | None, after: TimerState) -> list[Timer
     previous = before.status if before is not None else None
     if after.status is TimerStatus.MET and previous is not TimerStatus.MET and after.stopped_at is not None:
         return [TimerTransition(TransitionKind.MET, after.key, after.stopped_at, after)]
+    stopped_breach = before is not None and before.is_breached and before.stopped_at is not None
+    if after.status is TimerStatus.BREACHED and after.stopped_at is not None and not stopped_breach:
+        return [TimerTransition(TransitionKind.STOPPED, after.key, after.stopped_at, after)]
     if (
         after.status is TimerStatus.CANCELLED
         and previous is not TimerStatus.CANCELLED

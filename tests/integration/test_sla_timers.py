@@ -131,6 +131,19 @@ async def test_warnings_and_the_breach_fire_on_their_second_each_once(
         # Nothing more is announced: each warning and the breach fired exactly once.
         assert len(await sla_events(settings, count=8, timeout=3)) == 7
 
+        # The late resolution stops both breached clocks: each says so once, with its final time.
+        resolved = created + timedelta(seconds=9)
+        await send(
+            settings,
+            snapshot("1", at=resolved, created=created, status="Resolved", category="resolved"),
+        )
+        events = await sla_events(settings, count=9)
+        stops = [e for e in events if e.type.endswith(".stopped")]
+        assert sorted((e.metric, e.state, e.business_elapsed_seconds, e.occurred_at) for e in stops) == [
+            ("first_response", "breached", 9, resolved),
+            ("resolution", "breached", 9, resolved),
+        ]
+
 
 async def test_a_ticket_resolved_in_time_meets_both_timers(run_service, settings_for, config_file) -> None:
     settings = settings_for("sla")

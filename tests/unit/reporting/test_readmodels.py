@@ -15,6 +15,7 @@ from bothways.events import (
     SlaMet,
     SlaPaused,
     SlaStarted,
+    SlaStopped,
     SlaWarned,
     SurveyAnswered,
     SurveyDeliveryFailed,
@@ -90,6 +91,19 @@ def test_a_breach_instant_survives_later_changes_while_the_timer_stays_breached(
         ]
     )
     assert (row.state, row.breached_at, row.warned_at) == ("breached", breach, T0 + timedelta(hours=6))
+
+
+def test_a_breached_clock_stopping_late_keeps_the_breach_and_records_the_real_elapsed_time() -> None:
+    breach = T0 + timedelta(hours=8, seconds=1)
+    resolved = T0 + timedelta(hours=11)
+    [row] = timer_rows(
+        [
+            timer(SlaBreached, breach, "breached", business_elapsed_seconds=28801),
+            timer(SlaStopped, resolved, "breached", stopped_at=resolved, business_elapsed_seconds=39600),
+        ]
+    )
+    assert (row.state, row.breached_at, row.stopped_at) == ("breached", breach, resolved)
+    assert row.business_elapsed_seconds == 39600
 
 
 def test_a_retracted_breach_leaves_no_breach_instant() -> None:

@@ -553,7 +553,24 @@ def test_timer_first_seen_already_breached_reports_one_retroactive_breach() -> N
     assert [(e.kind, e.retroactive) for e in events] == [
         (TransitionKind.STARTED, False),
         (TransitionKind.BREACHED, True),
+        (TransitionKind.STOPPED, False),
     ]
+    assert events[-1].at == utc(2026, 11, 2, 13)
+
+
+def test_a_breached_clock_that_stops_late_announces_its_final_elapsed_time_once() -> None:
+    policy = make_policy(resolution={"P3": "4h"})
+    story = Story(utc(2026, 11, 2, 8))
+    breached = timers(story, policy, utc(2026, 11, 2, 12, 30))
+    story.resolve(utc(2026, 11, 2, 14))
+    stopped = timers(story, policy, utc(2026, 11, 2, 14))
+    later = timers(story, policy, utc(2026, 11, 3))
+    events = transitions(breached, stopped, now=utc(2026, 11, 2, 14))
+    assert [(e.kind, e.at) for e in events] == [(TransitionKind.STOPPED, utc(2026, 11, 2, 14))]
+    final = only(stopped)
+    assert (final.status, final.business_elapsed_seconds) == (TimerStatus.BREACHED, 6 * HOUR)
+    assert final.breached_at == utc(2026, 11, 2, 12, 0, 1)
+    assert transitions(stopped, later, now=utc(2026, 11, 3)) == []
 
 
 def test_pause_and_resume_and_met_are_each_emitted_once() -> None:
