@@ -327,6 +327,7 @@ def run_dev(*, broker_port: int, first_port: int, database: str, demo: bool = Fa
             # Answer links in survey mails point at the local survey service.
             "BOTHWAYS_SURVEY_PUBLIC_URL": f"http://127.0.0.1:{ports['survey']}",
             **(dev_mail(mail_port) if mail_port else {}),
+            **(demo_surveys() if demo else {}),
         }
         processes = [
             devstack.start_service(name, port=port, env=env, log_path=state / "logs" / f"{name}.log")
@@ -371,6 +372,15 @@ def start_demo(
     print(f"Demo: the simulator replays a month of tickets, then goes on live (log: {log_path}).\n")
     with open(log_path, "ab") as log:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def demo_surveys() -> dict[str, str]:
+    """The demo surveys the replayed month (simulator/demo-surveys.yaml), unless the developer set rules."""
+    if os.environ.get("BOTHWAYS_SURVEY_RULES_FILE"):
+        return {}
+    return {
+        "BOTHWAYS_SURVEY_RULES_FILE": str(Path(__file__).parent.parent / "simulator" / "demo-surveys.yaml")
+    }
 
 
 def dev_mail(port: int) -> dict[str, str]:
