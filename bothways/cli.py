@@ -327,6 +327,7 @@ def run_dev(*, broker_port: int, first_port: int, database: str, demo: bool = Fa
             # Answer links in survey mails point at the local survey service.
             "BOTHWAYS_SURVEY_PUBLIC_URL": f"http://127.0.0.1:{ports['survey']}",
             **(dev_mail(mail_port) if mail_port else {}),
+            **(demo_surveys() if demo else {}),
         }
         processes = [
             devstack.start_service(name, port=port, env=env, log_path=state / "logs" / f"{name}.log")
@@ -338,9 +339,12 @@ def run_dev(*, broker_port: int, first_port: int, database: str, demo: bool = Fa
             processes, bootstrap=bootstrap, database_url=database_url, keys=keys, mail=bool(mail_port)
         )
         if demo:
-            stack.callback(
-                devstack.stop_process, start_demo(processes[0], log_path=state / "logs" / "simulator.log")
+            demo_run = start_demo(
+                processes[0],
+                log_path=state / "logs" / "simulator.log",
+                mailbox=(state / "mail").resolve() if mail_port else None,
             )
+            stack.callback(devstack.stop_process, demo_run)
         while not stopping:
             for service in processes:
                 if service.process.poll() is not None:
@@ -356,13 +360,27 @@ def run_dev(*, broker_port: int, first_port: int, database: str, demo: bool = Fa
     return 0
 
 
-def start_demo(ingest: devstack.ServiceProcess, *, log_path: Path) -> subprocess.Popen[bytes]:
-    """The simulator against the stack: the last 30 days replayed in about 45 s, then live at 2 webhooks/s."""
+def start_demo(
+    ingest: devstack.ServiceProcess, *, log_path: Path, mailbox: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """The simulator against the stack: the last 30 days replayed in about 45 s, then live at 2 webhooks/s;
+    its customers answer the survey mails the mail catcher keeps (the stack's mailbox is theirs)."""
     command = [sys.executable, "-m", "bothways.cli", "simulate", "--ingest-url", ingest.url]
     command += ["--days", "30", "--seconds", "45", "--follow", "2"]
+    if mailbox is not None:
+        command += ["--mailbox", str(mailbox)]
     print(f"Demo: the simulator replays a month of tickets, then goes on live (log: {log_path}).\n")
     with open(log_path, "ab") as log:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def demo_surveys() -> dict[str, str]:
+    """The demo surveys the replayed month (simulator/demo-surveys.yaml), unless the developer set rules."""
+    if os.environ.get("BOTHWAYS_SURVEY_RULES_FILE"):
+        return {}
+    return {
+        "BOTHWAYS_SURVEY_RULES_FILE": str(Path(__file__).parent.parent / "simulator" / "demo-surveys.yaml")
+    }
 
 
 def dev_mail(port: int) -> dict[str, str]:

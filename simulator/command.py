@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from simulator.answering import AwaitingSurveyService
+from simulator.answering import AnsweringCustomers, AwaitingSurveyService, MailFolder, SurveyStep
 from simulator.driver import Pace, Report, Run, drive
 from simulator.organisation import build_organisation
 from simulator.platforms import Credentials, Renderer
@@ -71,6 +71,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print the replay's webhooks as JSON lines, send nothing"
+    )
+    parser.add_argument(
+        "--mailbox",
+        type=Path,
+        default=_optional_path(os.environ.get("BOTHWAYS_SIMULATOR_MAILBOX")),
+        help="the customers' mailbox: a folder where the survey mails land as .eml files (`bothways dev`: "
+        ".bothways/mail); the customers answer them on the answer page. Without it answers are only decided",
+    )
+    parser.add_argument(
+        "--answer-wait",
+        type=float,
+        default=30.0,
+        help="after the webhooks, wait at most this long for the last invitations to answer (seconds)",
     )
 
 
@@ -131,14 +144,23 @@ def _world(args: argparse.Namespace, *, series: int = 0) -> World:
 async def _simulate(
     args: argparse.Namespace, world: World, credentials: Credentials, *, until: datetime
 ) -> tuple[Report, dict[str, Any]]:
-    surveys = AwaitingSurveyService()
-    async with httpx.AsyncClient(base_url=args.ingest_url, timeout=30) as client:
+    async with (
+        httpx.AsyncClient(base_url=args.ingest_url, timeout=30) as client,
+        httpx.AsyncClient(timeout=30) as customers,
+    ):
+        surveys: SurveyStep = AwaitingSurveyService()
+        if args.mailbox is not None:
+            surveys = answering = AnsweringCustomers(MailFolder(args.mailbox), client=customers)
+            await answering.start()
         run = Run(client=client, credentials=credentials, surveys=surveys, concurrency=args.concurrency)
         _stop_on_signals(run.stop)
         if args.rate is None:
             await _replay(run, world, args=args, until=until)
         if args.rate is not None or (args.follow and not run.stop.is_set()):
             await _live(run, _world(args, series=_live_series()), rate=args.rate or args.follow, args=args)
+        if args.mailbox is not None:
+            _say(f"answering the last survey invitations in {args.mailbox} (at most {args.answer_wait:g} s)")
+        await surveys.finish(at_most_seconds=0 if run.stop.is_set() else args.answer_wait)
     return run.report, surveys.report()
 
 
@@ -198,6 +220,10 @@ def _progress(report: Report) -> None:
 
 def _say(text: str) -> None:
     print(f"simulate: {text}", file=sys.stderr, flush=True)
+
+
+def _optional_path(text: str | None) -> Path | None:
+    return Path(text) if text else None
 
 
 def _instant(text: str) -> datetime:

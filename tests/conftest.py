@@ -188,9 +188,12 @@ def start(service_env, tmp_path) -> Callable[..., Awaitable[devstack.ServiceProc
     """Start a service process with this test's environment; every one is stopped at the end."""
     started: list[devstack.ServiceProcess] = []
 
-    async def start_one(name: str, **env: str) -> devstack.ServiceProcess:
+    async def start_one(name: str, *, port: int | None = None, **env: str) -> devstack.ServiceProcess:
         service = devstack.start_service(
-            name, port=devstack.free_port(), env={**service_env, **env}, log_path=tmp_path / f"{name}.log"
+            name,
+            port=port or devstack.free_port(),
+            env={**service_env, **env},
+            log_path=tmp_path / f"{name}.log",
         )
         started.append(service)
         deadline = time.monotonic() + 30

@@ -21,6 +21,8 @@ pytestmark = pytest.mark.e2e
 
 # A minute, as promised, plus the stack's own start (migrations, four services) on a busy machine.
 FILLED_WITHIN_SECONDS = 60
+# The survey mails of the replay's last week arrive as it ends (about 45 s); their answers follow.
+CSAT_WITHIN_SECONDS = 75
 
 
 def test_the_demo_fills_the_stack_within_a_minute_and_stops_with_it(postgres_server) -> None:
@@ -60,7 +62,26 @@ def test_the_demo_fills_the_stack_within_a_minute_and_stops_with_it(postgres_ser
         assert states & {"met", "breached"}, states
         services = {timer["business_service"] for timer in timers["items"]}
         assert services <= {"email", "hr-portal", "erp", "vpn", "webshop", "laptops"}, services
-        print(f"demo: {total} tickets on the reporting service {filled:.0f} s after the simulator started")
+        # The customers answer the survey mails of the replayed week as they arrive: CSAT on the
+        # scorecard, and hr-portal's customers unhappy.
+        scorecards = f"http://127.0.0.1:{first_port + 3}/scorecards"
+        while (
+            not (csat := _csat(httpx.get(scorecards, headers=auth).json()))
+            .get("hr-portal", {})
+            .get("sufficient")
+        ):
+            assert time.monotonic() - started < CSAT_WITHIN_SECONDS, (
+                f"CSAT after {CSAT_WITHIN_SECONDS} s: {csat}"
+            )
+            time.sleep(1)
+        answered = time.monotonic() - started
+        assert csat["hr-portal"]["csat_percent"] < 50, csat
+        assert sum(figure["responses"] for figure in csat.values()) > csat["hr-portal"]["responses"]
+        print(
+            f"demo: {total} tickets on the reporting service {filled:.0f} s after the simulator started, "
+            f"CSAT of hr-portal ({csat['hr-portal']['responses']} answers) after {answered:.0f} s: "
+            + ", ".join(f"{s} {c['responses']}/{c['csat_percent']}" for s, c in sorted(csat.items()))
+        )
     finally:
         os.killpg(dev.pid, signal.SIGTERM)
         stopped = dev.wait(30)
@@ -71,6 +92,11 @@ def test_the_demo_fills_the_stack_within_a_minute_and_stops_with_it(postgres_ser
     assert survivors == [], "the simulator stops with the stack"
     for offset in range(4):
         assert not devstack.port_in_use(first_port + offset)
+
+
+def _csat(answer: dict) -> dict[str, dict]:
+    """Each service's CSAT figure of the current month."""
+    return {card["business_service"]: card["customer"]["csat"] for card in answer["scorecards"]}
 
 
 async def _drop(server: str, database: str) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from simulator.answering import AwaitingSurveyService
+from bothways import devstack
+from services.survey.delivery import SmtpSecurity
+from simulator.answering import AnsweringCustomers, AwaitingSurveyService, MailFolder, customer_answer
 from simulator.driver import Pace, Run, drive
 from simulator.organisation import build_organisation
 from simulator.platforms import MAPPING_OVERRIDES, Credentials, ticket_key
@@ -119,3 +122,47 @@ async def test_while_ingest_answers_503_the_driver_retries_and_nothing_is_lost(
 
 async def _positive(value: int) -> bool:
     return value > 0
+
+
+async def test_customers_answer_their_invitations_on_the_real_answer_page_as_the_model_decides(
+    run_service, tmp_path: Path
+) -> None:
+    # The last four days (two weekdays at least) up to two hours ago: every resolution is past its
+    # survey delay (an hour) and young enough (seven days) to be surveyed.
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    day = end - timedelta(days=4)
+    organisation = build_organisation(seed=21, services=4, agents=6, customers=40)
+    world = build_world(organisation, seed=21, tickets_per_weekday=14)
+    facts = list(timeline(world, start=day, end=end))
+    mail = {
+        "smtp_host": "127.0.0.1",
+        "smtp_security": SmtpSecurity.NONE,
+        "smtp_from": "IT Service Desk <desk@example.com>",
+        "survey_public_url": "http://surveys.test",
+    }
+    with devstack.mail_catcher(tmp_path / "mail") as smtp_port:
+        assert smtp_port is not None
+        async with (
+            run_service("ingest", mapping_overrides=MAPPING_OVERRIDES) as ingest,
+            run_service("survey", smtp_port=smtp_port, **mail) as survey,
+        ):
+            customers = AnsweringCustomers(MailFolder(tmp_path / "mail"), client=survey, poll_seconds=0.1)
+            await customers.start()
+            run = Run(client=ingest, credentials=CREDENTIALS, surveys=customers, concurrency=4)
+            await drive(run, facts, pace=Pace(origin=day, speed=AS_FAST_AS_POSSIBLE))
+            await customers.finish(at_most_seconds=20)
+            report = customers.report()
+            print(f"surveys: {report}")
+            answered = (await survey.get("/invitations", params={"state": "answered", "limit": 500})).json()
+    assert report["answer_failures"] == {}, report["failure_samples"]
+    assert report["invitations_received"] > 5
+    assert len(answered) == report["answers_sent"] > 0
+    # Each recorded score is the one the satisfaction model gave that ticket's customer.
+    states: dict[str, Any] = {}
+    for fact in facts:
+        if isinstance(fact, TicketFact):
+            states[ticket_key(fact.ticket)] = advance(states.get(ticket_key(fact.ticket)), fact)
+    for invitation in answered:
+        decided = customer_answer(states[invitation["ticket_key"]])
+        assert decided is not None
+        assert invitation["score"] == decided.score, invitation["ticket_key"]

@@ -74,3 +74,17 @@ def test_the_dev_stack_tells_ingest_the_platform_secrets_and_where_zendesk_keeps
 def test_a_run_that_could_not_happen_is_refused(option: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", option, "0"]) == 2
     assert f"{option} must be positive" in capsys.readouterr().err
+
+
+def test_the_demo_surveys_the_replayed_month_unless_the_developer_set_rules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bothways.cli import demo_surveys
+    from services.survey.rules import load_rules
+
+    monkeypatch.delenv("BOTHWAYS_SURVEY_RULES_FILE", raising=False)
+    rules = load_rules(Path(demo_surveys()["BOTHWAYS_SURVEY_RULES_FILE"]))
+    assert rules.max_age.days == 31
+    assert [rule.name for rule in rules.csat_rules] == ["default"]
+    monkeypatch.setenv("BOTHWAYS_SURVEY_RULES_FILE", "/etc/bothways/surveys.yaml")
+    assert demo_surveys() == {}
