@@ -69,6 +69,7 @@ class Scheduler:
         batch_size: int,
         clock: Clock = utc_now,
         max_sleep_seconds: float = 30.0,
+        concurrency: int = 1,
     ) -> None:
         self.pool = pool
         self.dsn = dsn
@@ -78,18 +79,28 @@ class Scheduler:
         self.clock = clock
         # A bound on the sleep: a NOTIFY lost with a dropped listener costs at most this much.
         self.max_sleep_seconds = max_sleep_seconds
+        # Steps run side by side, each claiming its own rows: while one waits on the database, the
+        # other builds its events, so a burst of work due at one instant uses both the process and
+        # PostgreSQL (firing lateness, docs/performance.md).
+        self.concurrency = concurrency
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._listening = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"scheduler-{self.schema}")
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"scheduler-{self.schema}-{n}")
+            for n in range(self.concurrency)
+        ]
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+        self._tasks = []
         await self._close_listener()
 
     def wake(self) -> None:
@@ -106,7 +117,8 @@ class Scheduler:
     async def _run(self) -> None:
         backoff = 0.0
         while True:
-            # Cleared before the step: a NOTIFY during the step must lead to another step.
+            # Cleared before the step: a NOTIFY during the step must lead to another step (by this
+            # loop, or by another that clears it later and so steps after the NOTIFY).
             self._wake.clear()
             try:
                 await self._ensure_listener()
@@ -137,15 +149,16 @@ class Scheduler:
             await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def _ensure_listener(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        conn = await asyncpg.connect(self.dsn)
-        try:
-            await conn.add_listener(channel(self.schema), lambda *_: self._wake.set())
-        except BaseException:
-            conn.terminate()
-            raise
-        self._listener = conn
+        async with self._listening:  # one listener, whichever loop comes first
+            if self._listener is not None and not self._listener.is_closed():
+                return
+            conn = await asyncpg.connect(self.dsn)
+            try:
+                await conn.add_listener(channel(self.schema), lambda *_: self._wake.set())
+            except BaseException:
+                conn.terminate()
+                raise
+            self._listener = conn
 
     async def _close_listener(self) -> None:
         if self._listener is not None and not self._listener.is_closed():

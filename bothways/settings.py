@@ -36,6 +36,8 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     # Due work (SLA deadlines, survey sends) claimed per scheduler transaction.
     scheduler_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Scheduler steps run side by side in one process (each claims its own rows with SKIP LOCKED).
+    scheduler_concurrency: int = Field(default=2, ge=1, le=16)
     db_pool_min_size: int = Field(default=1, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)
     # API keys and their scopes, e.g. BOTHWAYS_API_KEYS='{"k3y...": ["read", "admin"]}'.

@@ -151,6 +151,7 @@ async def open_runtime(stack: AsyncExitStack, spec: ServiceSpec, settings: Servi
             schema=spec.name,
             step=spec.due_work(runtime),
             batch_size=settings.scheduler_batch_size,
+            concurrency=settings.scheduler_concurrency,
         )
         await runtime.scheduler.start()
         stack.push_async_callback(runtime.scheduler.stop)

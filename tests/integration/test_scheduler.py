@@ -148,3 +148,36 @@ async def test_after_commit_work_sees_the_committed_claim_and_is_skipped_on_roll
         await failing.run_once()
     assert seen == [1]
     assert await pool.fetchval("SELECT runs FROM chore WHERE id = 1") == 1
+
+
+async def test_concurrent_steps_of_one_scheduler_overlap_and_never_do_an_item_twice(
+    pool, database_url
+) -> None:
+    await add_chores(pool, *(datetime.now(UTC) - timedelta(milliseconds=i) for i in range(600)))
+    in_step = 0
+    overlapped = 0
+
+    async def slow_step(conn: db.Connection, now: datetime) -> StepResult:
+        nonlocal in_step, overlapped
+        in_step += 1
+        overlapped = max(overlapped, in_step)
+        try:
+            await conn.execute("SELECT pg_sleep(0.05)")  # time on the database, as a real step spends
+            return await chore_step("a")(conn, now)
+        finally:
+            in_step -= 1
+
+    running = Scheduler(
+        pool=pool, dsn=database_url, schema="sla", step=slow_step, batch_size=50, concurrency=2
+    )
+    await running.start()
+    try:
+
+        async def all_done() -> bool:
+            return await pool.fetchval("SELECT count(*) FROM chore WHERE done_at IS NULL") == 0
+
+        await eventually(all_done, timeout=10)
+    finally:
+        await running.stop()
+    assert await pool.fetchval("SELECT max(runs) FROM chore") == 1
+    assert overlapped == 2
