@@ -206,13 +206,17 @@ def ticket_fields(ticket: TicketChanged) -> dict[str, Any]:
 
 
 def _state_after(transition: TimerTransition) -> TimerStatus:
+    timer = transition.timer
+    # A breached timer stays breached while its clock pauses and resumes (as the stored state says);
+    # a reader folding the events in order must not see it running again.
+    breached = timer.breached_at is not None and timer.breached_at <= transition.at
     match transition.kind:
         case TransitionKind.PAUSED:
-            return TimerStatus.PAUSED
+            return TimerStatus.BREACHED if breached else TimerStatus.PAUSED
         case TransitionKind.STARTED:
-            return TimerStatus.PAUSED if transition.timer.is_paused else TimerStatus.RUNNING
+            return TimerStatus.PAUSED if timer.is_paused else TimerStatus.RUNNING
         case TransitionKind.RESUMED | TransitionKind.WARNED:
-            return TimerStatus.RUNNING
+            return TimerStatus.BREACHED if breached else TimerStatus.RUNNING
         case TransitionKind.BREACHED | TransitionKind.STOPPED:
             return TimerStatus.BREACHED
         case TransitionKind.MET:
@@ -220,7 +224,7 @@ def _state_after(transition: TimerTransition) -> TimerStatus:
         case TransitionKind.CANCELLED:
             return TimerStatus.CANCELLED
         case _:
-            return transition.timer.status
+            return timer.status
 
 
 def _threshold_seconds(percent: float, goal: int) -> int:

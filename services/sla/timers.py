@@ -671,8 +671,11 @@ def _explain(
 
 
 def _vanished(state: TimerState, *, now: datetime) -> TimerTransition | None:
-    """A timer the new history no longer holds (a corrected creation, a late reopen) is cancelled."""
-    if state.stopped_at is not None:
+    """A timer the new history no longer holds (a corrected creation, a late reopen) is cancelled.
+
+    Even a stopped one: readers counted it as met or breached, and must stop counting it.
+    """
+    if state.status is TimerStatus.CANCELLED:
         return None
     return TimerTransition(TransitionKind.CANCELLED, state.key, now, state)
 
@@ -740,6 +743,24 @@ def _breach_transitions(
     before: TimerState | None, after: TimerState, *, now: datetime
 ) -> list[TimerTransition]:
     was = before is not None and before.breached_at is not None
+    if (
+        was
+        and after.breached_at is not None
+        and before is not None
+        and before.breached_at != after.breached_at
+    ):
+        # A late event moved the breach instant (e.g. a pause found after the breach fired): the
+        # announced breach is retracted and the true one announced, as when they come in two batches.
+        return [
+            TimerTransition(TransitionKind.BREACH_RETRACTED, after.key, now, after),
+            TimerTransition(
+                TransitionKind.BREACHED,
+                after.key,
+                after.breached_at,
+                after,
+                retroactive=after.breach_retroactive,
+            ),
+        ]
     if after.breached_at is not None and not was:
         # Retroactive: the breach instant precedes the moment this timer became known.
         retroactive = after.breach_retroactive or (before is None and after.breached_at < now)

@@ -131,3 +131,39 @@ def test_events_carry_the_timer_and_the_ticket_attribution() -> None:
         7200,
     )
     assert started.kind is TransitionKind.STARTED
+
+
+def test_a_breached_timer_paused_and_resumed_is_still_announced_as_breached() -> None:
+    policy = make_policy(resolution={"P3": "4h"})
+    story = Story(utc(2026, 11, 2, 8))
+    breached = timers(story, policy, utc(2026, 11, 2, 12, 30))
+    story.pending(utc(2026, 11, 2, 13))
+    paused = timers(story, policy, utc(2026, 11, 2, 13))
+    story.open(utc(2026, 11, 2, 14))
+    resumed = timers(story, policy, utc(2026, 11, 2, 14))
+    changes = [
+        *transitions(breached, paused, now=utc(2026, 11, 2, 13)),
+        *transitions(paused, resumed, now=utc(2026, 11, 2, 14)),
+    ]
+    events = [transition_event(change, ticket=story.snapshots[-1]) for change in changes]
+    assert [(e.type.rsplit(".", 1)[1], e.state) for e in events] == [
+        ("paused", "breached"),
+        ("resumed", "breached"),
+    ]
+    assert only(resumed).status is TimerStatus.BREACHED
+
+
+def test_a_pause_before_a_breach_found_late_is_announced_as_paused() -> None:
+    policy = make_policy(resolution={"P3": "4h"})
+    story = Story(utc(2026, 11, 2, 8)).pending(utc(2026, 11, 2, 9)).open(utc(2026, 11, 2, 10))
+    [state] = timers(story, policy, utc(2026, 11, 2, 14))
+    events = [
+        transition_event(change, ticket=story.snapshots[-1])
+        for change in transitions([], [state], now=utc(2026, 11, 2, 14))
+    ]
+    assert [(e.type.rsplit(".", 1)[1], e.state) for e in events] == [
+        ("started", "running"),
+        ("paused", "paused"),
+        ("resumed", "running"),
+        ("breached", "breached"),
+    ]

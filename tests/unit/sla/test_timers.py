@@ -450,6 +450,39 @@ def test_late_pause_that_happened_before_the_breach_retracts_it() -> None:
     )
 
 
+def test_a_late_pause_that_moves_an_announced_breach_retracts_it_and_announces_the_true_instant() -> None:
+    policy = make_policy(resolution={"P3": "4h"})
+    story = Story(utc(2026, 11, 2, 8))
+    announced = timers(story, policy, utc(2026, 11, 2, 15))
+    # Both the pause and its end arrive in one batch, after the breach at 12:00:01 was announced.
+    story.pending(utc(2026, 11, 2, 9)).open(utc(2026, 11, 2, 9, 30))
+    moved = timers(story, policy, utc(2026, 11, 2, 15))
+    events = transitions(announced, moved, now=utc(2026, 11, 2, 15))
+    assert [(e.kind, e.at) for e in events] == [
+        (TransitionKind.PAUSED, utc(2026, 11, 2, 9)),
+        (TransitionKind.RESUMED, utc(2026, 11, 2, 9, 30)),
+        (TransitionKind.BREACH_RETRACTED, utc(2026, 11, 2, 15)),
+        (TransitionKind.BREACHED, utc(2026, 11, 2, 12, 30, 1)),
+    ]
+
+
+def test_a_corrected_creation_cancels_the_timers_of_the_old_one_even_those_already_met() -> None:
+    policy = make_policy(first_response={"P3": "1h"}, resolution={"P3": "8h"})
+    created = utc(2026, 11, 2, 8)
+    story = Story(created).then(
+        utc(2026, 11, 2, 8, 20),
+        "commented_public_agent",
+        first_public_agent_response_at=utc(2026, 11, 2, 8, 20),
+    )
+    first = timers(story, policy, utc(2026, 11, 2, 9))
+    story.then(utc(2026, 11, 2, 9), "updated", created_at=created - timedelta(minutes=5))
+    corrected = timers(story, policy, utc(2026, 11, 2, 9))
+    events = transitions(first, corrected, now=utc(2026, 11, 2, 9))
+    cancelled = {e.key for e in events if e.kind is TransitionKind.CANCELLED}
+    assert cancelled == {state.key for state in first}
+    assert {e.key for e in events if e.kind is TransitionKind.STARTED} == {state.key for state in corrected}
+
+
 def test_snapshots_dated_after_now_are_not_yet_in_effect() -> None:
     story = Story(utc(2026, 11, 2, 8)).resolve(utc(2026, 11, 2, 12))
     state = only(timers(story, make_policy(resolution={"P3": "8h"}), utc(2026, 11, 2, 10)))
