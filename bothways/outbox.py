@@ -53,10 +53,6 @@ async def enqueue(conn: Connection, envelopes: Sequence[Envelope]) -> None:
     await conn.execute("SELECT pg_notify(current_schema() || '_outbox', '')")
 
 
-class TopicsMissing(KafkaError):
-    """The broker lost topics (restarted empty): recreate them and publish the batch again."""
-
-
 class OutboxRelay:
     """Publishes committed outbox rows to Kafka in id order, then marks them sent.
 
@@ -172,7 +168,8 @@ class OutboxRelay:
         cluster = await self.producer.client.fetch_all_metadata()
         missing = names - cluster.topics()
         if missing:
-            raise TopicsMissing(f"the broker lacks topics: {sorted(missing)}")
+            # The run loop recreates them and publishes the batch again.
+            raise KafkaError(f"the broker lacks topics: {sorted(missing)}")
 
     async def _purge_sent_now_and_then(self) -> None:
         if time.monotonic() - self._last_purge < 60:
