@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -58,6 +58,11 @@ class OutboxRelay:
 
     Several replicas may run: a transaction-scoped advisory lock lets one relay publish at a
     time, which keeps the per-key order that SKIP LOCKED alone would give up between batches.
+
+    A broker that restarts empty has lost the topics, and may still acknowledge records sent to
+    them (Tansu 0.6 does, then shows them once the topic is created again). So a batch is sent
+    only when fresh metadata shows its topics, marked sent only when it still does after the
+    acknowledgements, and after any failure `ensure_topics` runs before the next batch.
     """
 
     def __init__(
@@ -71,6 +76,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_seconds: float = 1.0,
         retention_seconds: float = 86_400.0,
+        ensure_topics: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.pool = pool
         self.dsn = dsn
@@ -80,6 +86,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.retention_seconds = retention_seconds
+        self.ensure_topics = ensure_topics
+        self._topics_checked = True  # the service created them at start
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -105,6 +113,9 @@ class OutboxRelay:
             self._wake.clear()
             try:
                 await self._ensure_listener()
+                if not self._topics_checked and self.ensure_topics is not None:
+                    await self.ensure_topics()
+                self._topics_checked = True
                 published = await self.publish_batch()
                 await self._purge_sent_now_and_then()
                 backoff = 0.0
@@ -112,6 +123,7 @@ class OutboxRelay:
                     continue  # more is waiting: do not sleep
             except (KafkaError, *UNAVAILABLE_ERRORS, TimeoutError) as exc:
                 OUTBOX_PUBLISH_FAILURES.inc()
+                self._topics_checked = False
                 backoff = min(max(backoff * 2, 0.5), 30.0)
                 log.warning("outbox relay cannot publish; retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(backoff)
@@ -128,6 +140,10 @@ class OutboxRelay:
             rows = await conn.fetch(CLAIM_BATCH, self.batch_size)
             if not rows:
                 return 0
+            topics = {self.topic_name(Topic(row["topic"])) for row in rows}
+            # Nothing goes in flight to a broker that is away or lost the topics: the producer would
+            # hold the records and hand them to an empty broker the moment it is back.
+            await self._confirm_topics(topics)
             sends = [
                 await self.producer.send(
                     self.topic_name(Topic(row["topic"])),
@@ -140,10 +156,20 @@ class OutboxRelay:
             # All acknowledged before any is marked sent; a crash in between republishes, and
             # consumers drop the duplicates by event id.
             await asyncio.gather(*sends)
+            # A broker that restarted empty meanwhile may have acknowledged records it has no topic for.
+            await self._confirm_topics(topics)
             await conn.execute(MARK_SENT, [row["id"] for row in rows])
         for row in rows:
             OUTBOX_PUBLISHED.labels(row["topic"]).inc()
         return len(rows)
+
+    async def _confirm_topics(self, names: set[str]) -> None:
+        """Fail the batch (nothing is marked sent) when the broker does not know a topic it went to."""
+        cluster = await self.producer.client.fetch_all_metadata()
+        missing = names - cluster.topics()
+        if missing:
+            # The run loop recreates them and publishes the batch again.
+            raise KafkaError(f"the broker lacks topics: {sorted(missing)}")
 
     async def _purge_sent_now_and_then(self) -> None:
         if time.monotonic() - self._last_purge < 60:

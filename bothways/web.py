@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import json
 import logging
@@ -108,11 +109,13 @@ async def open_runtime(stack: AsyncExitStack, spec: ServiceSpec, settings: Servi
     )
     stack.push_async_callback(pool.close)
     topics = {*spec.consumes, *spec.produces, Topic.DEADLETTER}
-    await kafka.ensure_topics(
+    ensure_topics = functools.partial(
+        kafka.ensure_topics,
         settings.kafka_bootstrap_servers,
-        [settings.topic(t) for t in topics],
+        sorted(settings.topic(t) for t in topics),
         partitions=settings.kafka_topic_partitions,
     )
+    await ensure_topics()
     producer = kafka.create_producer(settings)
     await producer.start()
     stack.push_async_callback(producer.stop)
@@ -129,6 +132,7 @@ async def open_runtime(stack: AsyncExitStack, spec: ServiceSpec, settings: Servi
             topic_name=settings.topic,
             batch_size=settings.outbox_batch_size,
             poll_seconds=settings.outbox_poll_seconds,
+            ensure_topics=ensure_topics,
         )
         await runtime.relay.start()
         stack.push_async_callback(runtime.relay.stop)

@@ -1,0 +1,127 @@
+"""The broker stopped and started again, empty: ingest keeps accepting, and nothing it accepted is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from bothways import devstack
+from bothways.events import Topic
+from tests.support import eventually, read_topic, signed_generic, ticket_body
+
+pytestmark = pytest.mark.reliability
+
+
+async def post_ticket(client: httpx.AsyncClient, external_id: str) -> httpx.Response:
+    body = json.dumps(ticket_body(external_id)).encode()
+    return await client.post("/webhooks/generic", content=body, headers=signed_generic(body))
+
+
+async def post_accepted(client: httpx.AsyncClient, prefix: str, count: int) -> list[str]:
+    """Post `count` tickets, 10 at a time; every one must be accepted. Returns their event ids."""
+    ids: list[str] = []
+    for start in range(0, count, 10):
+        responses = await asyncio.gather(
+            *(post_ticket(client, f"{prefix}{i}") for i in range(start, min(start + 10, count)))
+        )
+        for response in responses:
+            assert response.status_code == 202, (response.status_code, response.text)
+            ids += response.json()["event_ids"]
+    return ids
+
+
+async def sla_state(database_url: str, ids: list[str]) -> tuple[int, int, int]:
+    """(tickets sla recorded, the most events applied to one ticket, ids of `ids` in sla's inbox)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        tickets, most = await conn.fetchrow("SELECT count(*), coalesce(max(event_count), 0) FROM sla.ticket")
+        taken = await conn.fetchval("SELECT count(*) FROM sla.inbox WHERE event_id = ANY($1::text[])", ids)
+    finally:
+        await conn.close()
+    return tickets, most, taken
+
+
+@pytest.fixture
+def restartable_broker(tmp_path: Path) -> Iterator[RestartableBroker]:
+    """A broker of this test's own on a fixed port, which the test stops and starts again.
+
+    Requested before `start`, so the services stop before it does."""
+    broker = RestartableBroker(devstack.free_port(), tmp_path)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+class RestartableBroker:
+    def __init__(self, port: int, logs: Path) -> None:
+        self.bootstrap = f"127.0.0.1:{port}"
+        self.port = port
+        self.logs = logs
+        self.starts = 0
+        self._running: contextlib.ExitStack | None = None
+
+    def start(self) -> None:
+        self.starts += 1
+        self._running = contextlib.ExitStack()
+        log_path = self.logs / f"broker-{self.starts}.log"
+        self._running.enter_context(devstack.tansu_broker(self.port, log_path=log_path))
+
+    def stop(self) -> None:
+        """SIGTERM (SIGKILL after a grace period): the process exits, its topics and offsets with it."""
+        if self._running is not None:
+            self._running.close()
+            self._running = None
+
+
+async def test_broker_stopped_and_restarted_empty_loses_nothing_ingest_accepted(
+    restartable_broker, start, database_url, namespace
+) -> None:
+    broker = restartable_broker
+    tickets_topic = f"{namespace}{Topic.TICKETS.value}"
+    ingest = await start("ingest", BOTHWAYS_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap)
+    await start("sla", BOTHWAYS_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap)
+    async with httpx.AsyncClient(base_url=ingest.url, timeout=30) as client:
+        before = await post_accepted(client, "before-", 100)
+        await eventually(lambda: _all_taken(database_url, before), timeout=30)
+
+        broker.stop()
+        stopped = time.monotonic()
+        during = await post_accepted(client, "during-", 200)
+        await asyncio.sleep(max(0.0, 5 - (time.monotonic() - stopped)))  # down at least 5 s
+        down_for = time.monotonic() - stopped
+        broker.start()  # the same port, an empty broker: no topics, no committed offsets
+
+        after = await post_accepted(client, "after-", 100)
+    relayed = during + after
+    records = await read_topic(broker.bootstrap, tickets_topic, count=len(relayed), timeout=45)
+    on_topic = collections.Counter(dict(record.headers)["ce_id"].decode() for record in records)
+    lost = set(relayed) - set(on_topic)
+    duplicated = {event_id: n for event_id, n in on_topic.items() if n > 1}
+
+    accepted = before + relayed
+    await eventually(lambda: _all_taken(database_url, accepted), timeout=45)
+    tickets, most, taken = await sla_state(database_url, accepted)
+    print(
+        f"{len(accepted)} webhooks, broker down {down_for:.1f} s: {len(during)} accepted while down, "
+        f"{len(on_topic)} events on the new broker's topic ({len(records)} records), {len(lost)} lost, "
+        f"{len(duplicated)} duplicated; sla applied {taken} of {len(accepted)}, max applications {most}"
+    )
+    assert lost == set()
+    assert duplicated == {}
+    assert set(on_topic) == set(relayed), "only what was not relayed before the stop, and all of it"
+    assert (tickets, most, taken) == (len(accepted), 1, len(accepted))
+
+
+async def _all_taken(database_url: str, ids: list[str]) -> bool:
+    return (await sla_state(database_url, ids))[2] == len(ids)
