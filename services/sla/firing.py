@@ -34,6 +34,8 @@ from services.sla.timers import TimerState, TimerStatus, TimerTransition, Transi
 
 __all__ = [
     "EVENT_TYPES",
+    "TICKET_FIELDS",
+    "TIMER_FIELDS",
     "Mark",
     "due_marks",
     "event_id",
@@ -176,8 +178,25 @@ def _event(
     return EVENT_TYPES[kind].model_validate(fields)
 
 
+# The fields of an SLA event that describe the timer itself, and the ticket's attribution.
+TIMER_FIELDS: Final = (
+    "timer_key",
+    "metric",
+    "cycle",
+    "priority",
+    "policy",
+    "policy_version",
+    "calendar",
+    "started_at",
+    "due_at",
+    "stopped_at",
+    "target_business_seconds",
+)
+TICKET_FIELDS: Final = ("source", "kind", "business_service", "assignment_group", "assignee", "organization")
+
+
 def timer_fields(state: TimerState) -> dict[str, Any]:
-    """The fields of an SLA event that describe the timer itself."""
+    """The fields of an SLA event that describe the timer itself (TIMER_FIELDS)."""
     return {
         "timer_key": state.key,
         "metric": state.metric.value,
@@ -194,7 +213,7 @@ def timer_fields(state: TimerState) -> dict[str, Any]:
 
 
 def ticket_fields(ticket: TicketChanged) -> dict[str, Any]:
-    """The attribution an SLA event carries: the ticket's service, group and assignee."""
+    """The attribution an SLA event carries: the ticket's service, group and assignee (TICKET_FIELDS)."""
     return {
         "source": ticket.source,
         "kind": ticket.kind.value,

@@ -17,10 +17,11 @@ ON CONFLICT (event_id) DO NOTHING
 """
 # One row per ticket: the newest snapshot of the batch, and how many the batch held.
 UPSERT_TICKETS = """
-INSERT INTO ticket AS t (ticket_key, occurred_at, status_category, snapshot, event_count)
-SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::jsonb[], $5::int[])
+INSERT INTO ticket AS t (ticket_key, occurred_at, status_category, snapshot, event_count, created_at)
+SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::jsonb[], $5::int[], $6::timestamptz[])
 ON CONFLICT (ticket_key) DO UPDATE SET
     occurred_at = CASE WHEN excluded.occurred_at >= t.occurred_at THEN excluded.occurred_at ELSE t.occurred_at END,
+    created_at = CASE WHEN excluded.occurred_at >= t.occurred_at THEN excluded.created_at ELSE t.created_at END,
     status_category = CASE WHEN excluded.occurred_at >= t.occurred_at
                            THEN excluded.status_category ELSE t.status_category END,
     snapshot = CASE WHEN excluded.occurred_at >= t.occurred_at THEN excluded.snapshot ELSE t.snapshot END,
@@ -129,9 +130,7 @@ WHERE t.state = 'running' AND ($1::text IS NULL OR t.business_service = $1)
 ORDER BY t.breaches_at, t.ticket_key, t.timer_key LIMIT $2
 """
 SELECT_TICKETS_CREATED = """
-SELECT ticket_key FROM ticket
-WHERE (snapshot->>'created_at')::timestamptz >= $1 AND (snapshot->>'created_at')::timestamptz < $2
-ORDER BY ticket_key LIMIT $3
+SELECT ticket_key FROM ticket WHERE created_at >= $1 AND created_at < $2 ORDER BY ticket_key LIMIT $3
 """
 COUNT_TIMERS_BY_STATE = "SELECT state, count(*) AS timers FROM sla_timer GROUP BY state"
 
@@ -182,6 +181,7 @@ async def record_ticket_events(conn: Connection, *, snapshots: Sequence[tuple[st
         [ticket.status_category.value for ticket, _, _ in rows],
         [body for _, body, _ in rows],
         [count for _, _, count in rows],
+        [ticket.created_at for ticket, _, _ in rows],
     )
 
 

@@ -24,6 +24,8 @@ from bothways.scheduler import StepResult, wake_scheduler
 from services.sla import store
 from services.sla.calendar import Calendar
 from services.sla.firing import (
+    TICKET_FIELDS,
+    TIMER_FIELDS,
     Mark,
     due_marks,
     event_id,
@@ -370,22 +372,9 @@ def _timer_row(state: TimerState, *, ticket: TicketChanged, retractions: int) ->
 
 
 def _stored_timer_fields(row: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "timer_key",
-        "metric",
-        "cycle",
-        "priority",
-        "policy",
-        "policy_version",
-        "calendar",
-        "started_at",
-        "due_at",
-        "stopped_at",
-        "target_business_seconds",
-    )
-    return {key: row[key] for key in keys}
+    # The stored columns are named as the event's fields (see _timer_row).
+    return {key: row[key] for key in TIMER_FIELDS}
 
 
 def _stored_ticket_fields(row: dict[str, Any]) -> dict[str, Any]:
-    keys = ("source", "kind", "business_service", "assignment_group", "assignee", "organization")
-    return {key: row[key] for key in keys}
+    return {key: row[key] for key in TICKET_FIELDS}

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from services.sla.calendar import BusinessClock
 from services.sla.firing import (
+    TICKET_FIELDS,
+    TIMER_FIELDS,
     Mark,
     due_marks,
     mark_event,
@@ -131,6 +133,8 @@ def test_events_carry_the_timer_and_the_ticket_attribution() -> None:
         7200,
     )
     assert started.kind is TransitionKind.STARTED
+    # The scheduler rebuilds these from stored columns named by the same lists.
+    assert (tuple(timer_fields(state)), tuple(ticket_fields(ticket))) == (TIMER_FIELDS, TICKET_FIELDS)
 
 
 def test_a_breached_timer_paused_and_resumed_is_still_announced_as_breached() -> None:
