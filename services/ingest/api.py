@@ -14,7 +14,7 @@ from bothways.signing import SignatureRejected
 from bothways.web import AdminScope, RuntimeDep
 from services.ingest import intake
 from services.ingest.imports import ImportFile, ImportSummary, import_file
-from services.ingest.intake import Accepted, spooled
+from services.ingest.intake import Accepted, ReceiptWriter, spooled
 from services.ingest.mapping import Mapping as SourceMappings
 from services.ingest.metrics import WEBHOOKS
 from services.ingest.normalizers import IgnoredEvent
@@ -36,8 +36,13 @@ async def source_mappings(runtime: RuntimeDep) -> SourceMappings:
     return cast(SourceMappings, runtime.extras["mappings"])
 
 
+async def receipt_writer(runtime: RuntimeDep) -> ReceiptWriter:
+    return cast(ReceiptWriter, runtime.extras["receipts"])
+
+
 Settings = Annotated[IngestSettings, Depends(ingest_settings)]
 Mappings = Annotated[SourceMappings, Depends(source_mappings)]
+Receipts = Annotated[ReceiptWriter, Depends(receipt_writer)]
 
 
 @router.post(
@@ -51,7 +56,7 @@ Mappings = Annotated[SourceMappings, Depends(source_mappings)]
 )
 async def receive_webhook(
     request: Request,
-    runtime: RuntimeDep,
+    receipts: Receipts,
     settings: Settings,
     mappings: Mappings,
     source: Annotated[SourceName, Path(description="the platform that sends the webhook")],
@@ -72,9 +77,9 @@ async def receive_webhook(
     try:
         events = spec.normalize(payload, mappings, now)
     except IgnoredEvent as exc:
-        return await _stored(runtime, delivery, outcome="ignored", note=exc.reason)
+        return await _stored(receipts, delivery, outcome="ignored", note=exc.reason)
     except InvalidInput as exc:
-        stored = await _stored(runtime, delivery, outcome="rejected", note=exc.message)
+        stored = await _stored(receipts, delivery, outcome="rejected", note=exc.message)
         body_out = {
             "error": exc.code,
             "message": exc.message,
@@ -82,13 +87,13 @@ async def receive_webhook(
             "duplicate": stored.duplicate,
         }
         return JSONResponse(body_out, status_code=422)
-    accepted = await intake.accept(runtime.pool, delivery=delivery, events=events)
+    accepted = await receipts.store(intake.receipt_for(delivery, events))
     WEBHOOKS.labels(source, "duplicate" if accepted.duplicate else accepted.outcome).inc()
     return accepted
 
 
-async def _stored(runtime: RuntimeDep, delivery: intake.Delivery, *, outcome: str, note: str) -> Accepted:
-    stored = await intake.accept(runtime.pool, delivery=delivery, events=[], outcome=outcome, note=note)
+async def _stored(receipts: ReceiptWriter, delivery: intake.Delivery, *, outcome: str, note: str) -> Accepted:
+    stored = await receipts.store(intake.receipt_for(delivery, [], outcome=outcome, note=note))
     WEBHOOKS.labels(delivery.source, "duplicate" if stored.duplicate else outcome).inc()
     return stored
 
