@@ -27,7 +27,8 @@ async def start_receipt_writer(stack: AsyncExitStack, runtime: Runtime) -> None:
     writer = ReceiptWriter(runtime.pool)
     await writer.start()
     stack.push_async_callback(writer.stop)
-    runtime.extras["receipts"] = writer
+    settings = cast(IngestSettings, runtime.settings)
+    runtime.extras["webhooks"] = api.Webhooks(settings, runtime.extras["mappings"], writer)
 
 
 SPEC = ServiceSpec(
