@@ -30,13 +30,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pipeline import (
+    BACKENDS_SQL,
     CLOCK_TICKS,
     BenchFailed,
     Stack,
+    child_pids,
     fresh_database,
+    peak_rss_mib,
     percentile,
     service_env,
     start,
@@ -144,14 +148,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def peak_rss_mib(pid: int) -> float:
-    """The process's high-water mark of resident memory (VmHWM), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise BenchFailed(f"no VmHWM for process {pid}")
-
-
 @contextlib.contextmanager
 def bare_process(logs: Path) -> Iterator[devstack.ServiceProcess]:
     port = devstack.free_port()
@@ -166,18 +162,38 @@ def bare_process(logs: Path) -> Iterator[devstack.ServiceProcess]:
 
 
 async def round_of(
-    service: devstack.ServiceProcess, secret: str, *, count: int, concurrency: int, prefix: str
+    service: devstack.ServiceProcess,
+    secret: str,
+    *,
+    count: int,
+    concurrency: int,
+    prefix: str,
+    database: asyncpg.Connection | None = None,
 ) -> dict[str, float]:
-    """One timed round against one server: its rate, request times and CPU per request."""
+    """One timed round against one server: its rate, request times, and CPU per request of the server,
+    the database's backends (ingest's), the broker (ingest's relay) and this client."""
     requests = signed_requests(service.port, secret, count=count, prefix=prefix)
-    cpu_before = cpu_seconds(service.process.pid)
+    before = await cpu_now(service, database)
     load = await post_all(service.port, requests, concurrency=concurrency)
+    after = await cpu_now(service, database)
     return {
         "per_s": load.rate(),
         "request_p50_ms": percentile(load.seconds, 50) * 1000,
         "request_p99_ms": percentile(load.seconds, 99) * 1000,
-        "cpu_ms_per_request": (cpu_seconds(service.process.pid) - cpu_before) / count * 1000,
+        **{f"cpu_ms_per_request_{k}": (after[k] - before.get(k, 0.0)) / count * 1000 for k in after},
     }
+
+
+async def cpu_now(service: devstack.ServiceProcess, database: asyncpg.Connection | None) -> dict[str, float]:
+    """CPU seconds so far of the server, this client, the broker and the database's backends."""
+    seconds = {"server": cpu_seconds(service.process.pid), "client": cpu_seconds(os.getpid())}
+    if database is not None:
+        seconds["broker"] = sum(cpu_seconds(pid) for pid in child_pids() if pid != service.process.pid)
+        seconds["postgres"] = 0.0
+        for (pid,) in await database.fetch(BACKENDS_SQL):
+            with contextlib.suppress(OSError):  # gone since, or a server on another machine
+                seconds["postgres"] += cpu_seconds(pid)
+    return seconds
 
 
 async def compare(stack: Stack, logs: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -186,20 +202,26 @@ async def compare(stack: Stack, logs: Path, args: argparse.Namespace) -> dict[st
     with bare_process(logs) as bare:
         await wait_ready_bare(bare, logs)
         rounds: dict[str, list[dict[str, float]]] = {"bare": [], "ingest": []}
-        for service in (bare, ingest):
-            await round_of(service, stack.secret, count=200, concurrency=args.concurrency, prefix="warm-")
-        for r in range(args.rounds):
-            for name, service in (("bare", bare), ("ingest", ingest)):
-                rounds[name].append(
-                    await round_of(
-                        service,
-                        stack.secret,
-                        count=args.webhooks,
-                        concurrency=args.concurrency,
-                        prefix=f"r{r}-",
+        database = await asyncpg.connect(stack.database_url)
+        try:
+            for service in (bare, ingest):
+                await round_of(service, stack.secret, count=200, concurrency=args.concurrency, prefix="warm-")
+            for r in range(args.rounds):
+                for name, service, db in (("bare", bare, None), ("ingest", ingest, database)):
+                    rounds[name].append(
+                        await round_of(
+                            service,
+                            stack.secret,
+                            count=args.webhooks,
+                            concurrency=args.concurrency,
+                            prefix=f"r{r}-",
+                            database=db,
+                        )
                     )
-                )
+        finally:
+            await database.close()
         peak = peak_rss_mib(ingest.process.pid)
+        bare_peak = peak_rss_mib(bare.process.pid)
     median = {
         name: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for name, runs in rounds.items()
     }
@@ -214,6 +236,7 @@ async def compare(stack: Stack, logs: Path, args: argparse.Namespace) -> dict[st
         "bare": median["bare"],
         "each_round": rounds,
         "ingest_peak_rss_mib": peak,
+        "bare_peak_rss_mib": bare_peak,
     }
 
 
@@ -271,14 +294,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"\nIngest benchmark: {args.rounds} rounds of {args.webhooks} webhooks, {args.concurrency} connections"
     )
-    print(f"  {'':<28} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11}")
+    print(f"  {'':<26} {'per s':>7} {'p50 ms':>7} {'p99 ms':>7}  CPU ms per request")
     for name, f in (("ingest (signed, durable)", ingest), ("bare FastAPI 202", bare)):
+        cpu = ", ".join(
+            f"{k.removeprefix('cpu_ms_per_request_')} {v:.2f}" for k, v in f.items() if k.startswith("cpu_")
+        )
         print(
-            f"  {name:<28} {f['per_s']:>8,.0f} {f['request_p50_ms']:>8.1f} {f['request_p99_ms']:>8.1f}"
-            f" {f['cpu_ms_per_request']:>11.2f}"
+            f"  {name:<26} {f['per_s']:>7,.0f} {f['request_p50_ms']:>7.1f} {f['request_p99_ms']:>7.1f}  {cpu}"
         )
     print(f"  ratio ingest / bare: {figures['ratio_ingest_to_bare']:.2f}   (target at least 0.5)")
-    print(f"  ingest peak RSS: {figures['ingest_peak_rss_mib']:.0f} MiB")
+    print(
+        f"  peak RSS: ingest {figures['ingest_peak_rss_mib']:.0f} MiB, bare {figures['bare_peak_rss_mib']:.0f} MiB"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
