@@ -20,7 +20,6 @@ from pydantic import BaseModel
 from bothways.db import UNAVAILABLE_ERRORS, Connection, Pool
 from bothways.errors import MalformedBody, UnsupportedMediaType
 from bothways.events import Envelope, Event, deterministic_id, envelope_for
-from bothways.outbox import enqueue
 from services.ingest import store
 
 # Only these request headers are kept with a receipt: enough to replay, never a credential.
@@ -126,15 +125,18 @@ PURGED: dict[str, Any] = {"event_ids": [], "outcome": "accepted", "note": None}
 
 
 async def store_receipts(conn: Connection, receipts: Sequence[Receipt]) -> list[Accepted]:
-    """Store receipts and their events in the caller's transaction; a delivery seen before changes nothing.
+    """Store receipts and their events in one transaction; a delivery seen before changes nothing.
 
     The answers are in the order of `receipts`. A delivery repeated within `receipts` is stored once
     and its repeats answered as duplicates of it, as if they had come one after the other."""
     first: dict[store.DeliveryKey, Receipt] = {}
     for receipt in receipts:
         first.setdefault(receipt.key, receipt)
-    new = await store.insert_receipts(conn, [_new_receipt(r) for r in first.values()])
-    await enqueue(conn, [e for r in first.values() if r.key in new for e in r.envelopes])
+    new = await store.store_receipts(
+        conn,
+        [_new_receipt(r) for r in first.values()],
+        [(r.key, envelope) for r in first.values() for envelope in r.envelopes],
+    )
     seen_before = [key for key in first if key not in new]
     earlier = await store.stored_receipts(conn, seen_before) if seen_before else {}
     answers = []
@@ -205,7 +207,7 @@ class ReceiptWriter:
 
     async def _commit(self, batch: list[tuple[Receipt, asyncio.Future[Accepted]]]) -> None:
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
+            async with self.pool.acquire() as conn:
                 answers = await store_receipts(conn, [receipt for receipt, _ in batch])
         except UNAVAILABLE_ERRORS as exc:
             _fail(batch, exc)  # nothing was stored: every sender gets its 503 and retries

@@ -9,16 +9,33 @@ from datetime import datetime
 from typing import Any
 
 from bothways.db import Connection
+from bothways.events import Envelope
+from bothways.outbox import outbox_columns
 
-# Many deliveries in one statement (a group commit); a delivery stored before is skipped, and only
-# the new ones are returned. event_ids travel as one JSON array per row: unnest flattens text[][].
-INSERT_RECEIPTS = """
-INSERT INTO receipt (source, delivery_id, received_at, headers, body, outcome, event_ids, note)
-SELECT s, d, r, h, b, o, ARRAY(SELECT jsonb_array_elements_text(e)), n
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::bytea[], $6::text[], $7::jsonb[], $8::text[])
-    AS t(s, d, r, h, b, o, e, n)
-ON CONFLICT (source, delivery_id) DO NOTHING
-RETURNING source, delivery_id
+# A batch of deliveries in one statement, so in one round trip and one transaction of its own: the
+# new receipts, the events of those (into the outbox, in batch order) and the NOTIFY that wakes the
+# relay, all or nothing. A delivery stored before is skipped; the new ones are returned.
+# event_ids travel as one JSON array per receipt (unnest would flatten a text[][]); each event
+# carries its receipt's key, to be queued only if that receipt is new.
+STORE_RECEIPTS = """
+WITH new AS (
+    INSERT INTO receipt (source, delivery_id, received_at, headers, body, outcome, event_ids, note)
+    SELECT s, d, r, h, b, o, ARRAY(SELECT jsonb_array_elements_text(e)), n
+    FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::bytea[], $6::text[], $7::jsonb[], $8::text[])
+        AS t(s, d, r, h, b, o, e, n)
+    ON CONFLICT (source, delivery_id) DO NOTHING
+    RETURNING source, delivery_id
+), queued AS (
+    INSERT INTO outbox (event_id, topic, key, value, headers)
+    SELECT event_id, topic, key, value, headers
+    FROM unnest($9::text[], $10::text[], $11::text[], $12::text[], $13::bytea[], $14::bytea[], $15::jsonb[])
+        WITH ORDINALITY AS e(source, delivery_id, event_id, topic, key, value, headers, position)
+    WHERE (source, delivery_id) IN (SELECT source, delivery_id FROM new)
+    ORDER BY position
+    RETURNING 1
+)
+SELECT source, delivery_id, (SELECT pg_notify(current_schema() || '_outbox', '') FROM queued LIMIT 1)
+FROM new
 """
 SELECT_RECEIPTS = """
 SELECT source, delivery_id, event_ids, outcome, note FROM receipt
@@ -42,10 +59,13 @@ class NewReceipt:
     note: str | None = None
 
 
-async def insert_receipts(conn: Connection, receipts: Sequence[NewReceipt]) -> set[DeliveryKey]:
-    """Store deliveries (each (source, delivery_id) at most once in `receipts`); returns those that were new."""
+async def store_receipts(
+    conn: Connection, receipts: Sequence[NewReceipt], events: Sequence[tuple[DeliveryKey, Envelope]]
+) -> set[DeliveryKey]:
+    """Store deliveries (each key at most once) and the events of the new ones; returns the new keys."""
+    columns = outbox_columns([envelope for _, envelope in events])
     rows = await conn.fetch(
-        INSERT_RECEIPTS,
+        STORE_RECEIPTS,
         [r.source for r in receipts],
         [r.delivery_id for r in receipts],
         [r.received_at for r in receipts],
@@ -54,6 +74,9 @@ async def insert_receipts(conn: Connection, receipts: Sequence[NewReceipt]) -> s
         [r.outcome for r in receipts],
         [json.dumps(list(r.event_ids)) for r in receipts],
         [r.note for r in receipts],
+        [key[0] for key, _ in events],
+        [key[1] for key, _ in events],
+        *columns,
     )
     return {(row["source"], row["delivery_id"]) for row in rows}
 
