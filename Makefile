@@ -48,7 +48,8 @@ format: $(INSTALLED)
 	$(BIN)/ruff check --fix .
 
 # Every benchmark of issue 9, one table against same-run baselines, bench/results.json (docs/performance.md).
-# `make bench ARGS=--quick` runs reduced sizes; `ARGS="--only ingest"` one bench.
+# `make bench ARGS=--quick` runs reduced sizes, `ARGS="--only ingest"` one bench, and
+# `ARGS="--wait-quiet 10"` waits up to 10 minutes before each bench for the shared machine to calm down.
 bench: $(INSTALLED)
 	$(BIN)/python bench/run.py $(ARGS)
 

@@ -366,6 +366,17 @@ def commit() -> str:
     ).stdout.strip()
 
 
+def wait_quiet(within: float, *, threshold: float = 0.25) -> float:
+    """Wait (up to `within` seconds) for two consecutive 10 s windows under `threshold` busy; the last share."""
+    deadline = time.monotonic() + within
+    quiet = 0
+    while True:
+        share = pipeline.machine_busy_share(10.0)
+        quiet = quiet + 1 if share < threshold else 0
+        if quiet >= 2 or time.monotonic() >= deadline:
+            return share
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -374,16 +385,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--quick", action="store_true", help="reduced sizes (minutes instead of the full run)"
     )
     parser.add_argument("--only", nargs="+", choices=list(BENCHES), help="run only these benches")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="MINUTES",
+        help="before each bench, wait up to MINUTES for two 10 s windows with the machine under 25%% busy",
+    )
     args = parser.parse_args(argv)
     size_name = "quick" if args.quick else "full"
     started = datetime.now(UTC)
     busy = pipeline.machine_busy_share()
+    busy_before: dict[str, float] = {}
     rows: list[Row] = []
     figures: dict[str, dict[str, Any]] = {}
     failures: dict[str, str] = {}
     seconds: dict[str, float] = {}
     for name in args.only or BENCHES:
-        print(f"\n=== {name} ({size_name}: {SIZES[size_name][name]})", flush=True)
+        busy_before[name] = round(wait_quiet(args.wait_quiet * 60), 3)
+        print(
+            f"\n=== {name} ({size_name}: {SIZES[size_name][name]}), machine {busy_before[name]:.0%} busy before",
+            flush=True,
+        )
         began = time.monotonic()
         try:
             figures[name], bench_rows = BENCHES[name](SIZES[size_name][name])
@@ -403,6 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sizes": {name: SIZES[size_name][name] for name in args.only or BENCHES},
         "machine": machine(),
         "machine_busy_before_run": round(busy, 3),
+        # Share of both cores busy in the 10 s before each bench (other tenants skew every figure).
+        "machine_busy_before_each_bench": busy_before,
         "seconds_per_bench": seconds,
         "table": [asdict(r) for r in rows],
         "failures": failures,
@@ -412,7 +437,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nBothways benchmarks ({size_name}), {results['date']}, commit {results['commit']}")
     print(
         f"machine: {box['cpu']}, {box['cores']} cores, {box['memory_gib']} GiB, Python {box['python']}, "
-        f"PostgreSQL {box['postgresql']}; {busy:.0%} busy before the run\n"
+        f"PostgreSQL {box['postgresql']}; busy before each bench: "
+        + ", ".join(f"{name} {share:.0%}" for name, share in busy_before.items())
+        + "\n"
     )
     print(table(rows))
     print(f"\ncommand: {results['command']}")
