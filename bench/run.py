@@ -394,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     size_name = "quick" if args.quick else "full"
-    started = datetime.now(UTC)
+    started, revision = datetime.now(UTC), commit()  # what is measured: the tree as the run starts
     busy = pipeline.machine_busy_share()
     busy_before: dict[str, float] = {}
     rows: list[Row] = []
@@ -420,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = {
         "date": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": commit(),
+        "commit": revision,
         "command": shlex.join([os.path.relpath(sys.executable), *sys.argv]),
         "size": size_name,
         "sizes": {name: SIZES[size_name][name] for name in args.only or BENCHES},
