@@ -128,7 +128,9 @@ async def store_receipts(conn: Connection, receipts: Sequence[Receipt]) -> list[
     """Store receipts and their events in one transaction; a delivery seen before changes nothing.
 
     The answers are in the order of `receipts`. A delivery repeated within `receipts` is stored once
-    and its repeats answered as duplicates of it, as if they had come one after the other."""
+    and its repeats answered as duplicates of it, as if they had come one after the other. What the
+    earlier deliveries yielded is read after the commit: should that read fail, the senders get a 503
+    and retry, and their retries are duplicates."""
     first: dict[store.DeliveryKey, Receipt] = {}
     for receipt in receipts:
         first.setdefault(receipt.key, receipt)
