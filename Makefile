@@ -47,13 +47,11 @@ format: $(INSTALLED)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Every benchmark of issue 9, one table against same-run baselines, bench/results.json (docs/performance.md).
+# `make bench ARGS=--quick` runs reduced sizes, `ARGS="--only ingest"` one bench, and
+# `ARGS="--wait-quiet 10"` waits up to 10 minutes before each bench for the shared machine to calm down.
 bench: $(INSTALLED)
-	$(BIN)/python bench/pipeline.py
-	$(BIN)/python bench/business_calendar.py
-	$(BIN)/python bench/history_import.py
-	$(BIN)/python bench/reporting.py
-	$(BIN)/python bench/survey.py
-	$(BIN)/python bench/availability.py
+	$(BIN)/python bench/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .bothways .pytest_cache .mypy_cache .ruff_cache

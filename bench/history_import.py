@@ -27,6 +27,7 @@ import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -249,27 +250,57 @@ async def full_import(path: Path, server: str) -> tuple[float, int]:
     return summary.rows_read / elapsed, outbox
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def run(*, rows: int = 100_000, seed: int = 20240331, repeat: int = 3) -> dict[str, Any]:
+    """The export written, both readers timed, the full import into a fresh database; the figures."""
     with tempfile.TemporaryDirectory(prefix="bothways-history-") as tmp:
         path = Path(tmp) / "incident_history.csv"
-        incidents = write_export(path, rows=args.rows, seed=args.seed)
+        incidents = write_export(path, rows=rows, seed=seed)
         history_reader(path)  # warm-up: imports, pydantic schemas, the mapping
         rss_before = maxrss_mib()
-        baseline = best_rate(dict_reader, path, repeat=args.repeat)
-        rate = best_rate(history_reader, path, repeat=args.repeat)
+        baseline = best_rate(dict_reader, path, repeat=repeat)
+        rate = best_rate(history_reader, path, repeat=repeat)
         baseline_peak, peak = traced_peak(dict_reader, path), traced_peak(history_reader, path)
         size = path.stat().st_size
         with devstack.postgres(os.environ.get("DATABASE_URL")) as server:
             imported, outbox = asyncio.run(full_import(path, server))
-    print(f"export: {args.rows} rows, {incidents} incidents, {size / 2**20:.1f} MiB (seed {args.seed})")
-    print(f"csv.DictReader   {baseline:>10,.0f} rows/s   tracemalloc peak {baseline_peak / 2**20:6.2f} MiB")
-    print(f"read_history     {rate:>10,.0f} rows/s   tracemalloc peak {peak / 2**20:6.2f} MiB")
+    return {
+        "rows": rows,
+        "incidents": incidents,
+        "seed": seed,
+        "repeat": repeat,
+        "export_mib": size / 2**20,
+        "dict_reader_rows_per_s": baseline,
+        "read_history_rows_per_s": rate,
+        "dict_reader_traced_peak_mib": baseline_peak / 2**20,
+        "read_history_traced_peak_mib": peak / 2**20,
+        "full_import_rows_per_s": imported,
+        "outbox_events": outbox,
+        "maxrss_mib_after_warmup": rss_before,
+        "maxrss_mib_at_end": maxrss_mib(),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    f = run(rows=args.rows, seed=args.seed, repeat=args.repeat)
+    baseline, rate = f["dict_reader_rows_per_s"], f["read_history_rows_per_s"]
+    print(
+        f"export: {args.rows} rows, {f['incidents']} incidents, {f['export_mib']:.1f} MiB (seed {args.seed})"
+    )
+    print(
+        f"csv.DictReader   {baseline:>10,.0f} rows/s   tracemalloc peak {f['dict_reader_traced_peak_mib']:6.2f} MiB"
+    )
+    print(
+        f"read_history     {rate:>10,.0f} rows/s   tracemalloc peak {f['read_history_traced_peak_mib']:6.2f} MiB"
+    )
     print(f"normalising costs {baseline / rate:.1f}x the plain CSV read (best of {args.repeat} runs each)")
     print(
-        f"full import      {imported:>10,.0f} rows/s   into PostgreSQL's outbox ({outbox:,} events, batches of 1000)"
+        f"full import      {f['full_import_rows_per_s']:>10,.0f} rows/s   into PostgreSQL's outbox"
+        f" ({f['outbox_events']:,} events, batches of 1000)"
     )
-    print(f"maxrss: {rss_before:.1f} MiB after warm-up, {maxrss_mib():.1f} MiB at the end")
+    print(
+        f"maxrss: {f['maxrss_mib_after_warmup']:.1f} MiB after warm-up, {f['maxrss_mib_at_end']:.1f} MiB at the end"
+    )
     return 0
 
 

@@ -1,14 +1,15 @@
 """Pipeline benchmark: signed webhooks into ingest, end-to-end latency to sla, against raw Kafka rates.
 
-Run: .venv/bin/python bench/pipeline.py [--webhooks N] [--concurrency C]
+Run: .venv/bin/python bench/pipeline.py [--webhooks N] [--concurrency C] [--offered-rate R]
 
 It brings up its own stack (a Tansu broker or KAFKA_BOOTSTRAP_SERVERS, a fresh database on
-DATABASE_URL's server, ingest and sla as real processes), measures, prints a table, writes
+DATABASE_URL's server, ingest, sla and survey as real processes), measures, prints a table, writes
 bench/results/pipeline.json, and tears everything down. Linux only: CPU time is read from /proc.
 
-Phases: the raw aiokafka baseline (nothing else on the broker); the live pipeline (N webhooks,
-sla consuming as they arrive); a backlog drain (sla stopped, N more webhooks, sla started again),
-because a live sla can only go as fast as ingest feeds it.
+Phases: the raw aiokafka baseline (nothing else on the broker); the live pipeline (N webhooks offered
+at a fixed R per second, sla and survey consuming as they arrive: end-to-end latency); a backlog
+drain (sla and survey stopped, N more webhooks, then sla started alone, then survey alone), because a
+live consumer can only go as fast as ingest feeds it. Each service's peak RSS (VmHWM) is kept.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from bothways import devstack
 from bothways.cli import ensure_database, migrate_all
 from bothways.events import deterministic_id, envelope_for
 from bothways.kafka import ensure_topics
+from bothways.settings import ServiceSettings
 from bothways.signing import signed_headers
 from services.ingest import generic
 
@@ -51,6 +53,11 @@ RESULTS = ROOT / "bench" / "results" / "pipeline.json"
 PARTITIONS = 3
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
+# When each consumer's batch transactions recorded the events (inbox.processed_at), for its drain rate.
+PROCESSED_AT_SQL = (
+    "SELECT extract(epoch FROM processed_at) FROM {schema}.inbox WHERE event_id = ANY($1::text[]) ORDER BY 1"
+)
+COUNT_PROCESSED_SQL = "SELECT count(*) FROM {schema}.inbox WHERE event_id = ANY($1::text[])"
 # Per event, on the database's clock: the relay's transaction began (outbox.sent_at), sla's batch
 # transaction began (inbox.processed_at), sla inserted the row (ticket_event.recorded_at).
 STAGES_SQL = """
@@ -117,6 +124,20 @@ class Stack:
     logs: Path
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     services: dict[str, devstack.ServiceProcess] = field(default_factory=dict)
+    # Each service's high-water mark of resident memory over its processes so far, in MiB.
+    peak_rss_mib: dict[str, float] = field(default_factory=dict)
+
+    def note_peak_rss(self, name: str) -> None:
+        pid = self.services[name].process.pid
+        self.peak_rss_mib[name] = max(self.peak_rss_mib.get(name, 0.0), peak_rss_mib(pid))
+
+
+def peak_rss_mib(pid: int) -> float:
+    """A process's high-water mark of resident memory (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise BenchFailed(f"no VmHWM for process {pid}")
 
 
 # --- inputs -------------------------------------------------------------------------------------------
@@ -128,6 +149,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--webhooks", type=int, default=5000, help="webhooks per phase (default 5000)")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
+    parser.add_argument(
+        "--offered-rate", type=float, default=100.0, help="webhooks/s offered in the live phase (default 100)"
+    )
     parser.add_argument(
         "--settle-timeout", type=float, default=120.0, help="seconds to wait for sla after the last 202"
     )
@@ -174,6 +198,7 @@ def service_env(stack: Stack, namespace: str) -> dict[str, str]:
         "BOTHWAYS_KAFKA_TOPIC_PARTITIONS": str(PARTITIONS),
         "BOTHWAYS_API_KEYS": json.dumps({stack.api_key: ["read"]}),
         "BOTHWAYS_GENERIC_WEBHOOK_SECRETS": json.dumps([stack.secret]),
+        "BOTHWAYS_SURVEY_TOKEN_SECRETS": json.dumps([stack.secret * 2]),
         "BOTHWAYS_CONSUMER_SESSION_TIMEOUT_MS": "2000",
         "BOTHWAYS_LOG_LEVEL": "WARNING",
     }
@@ -208,7 +233,9 @@ def stopping_services(stack: Stack) -> Iterator[None]:
     try:
         yield
     finally:
-        for service in reversed(stack.services.values()):
+        for name, service in reversed(stack.services.items()):
+            with contextlib.suppress(OSError, BenchFailed):
+                stack.note_peak_rss(name)
             devstack.stop_process(service.process)
 
 
@@ -222,6 +249,7 @@ async def start(stack: Stack, name: str, env: Mapping[str, str]) -> devstack.Ser
 
 
 def stop(stack: Stack, name: str) -> None:
+    stack.note_peak_rss(name)
     devstack.stop_process(stack.services.pop(name).process)
 
 
@@ -242,10 +270,16 @@ async def wait_ready(service: devstack.ServiceProcess, log_path: Path, within: f
 # --- the pipeline -------------------------------------------------------------------------------------
 
 
-async def post_webhooks(url: str, secret: str, *, count: int, concurrency: int, prefix: str) -> Posting:
-    """Post `count` signed tickets from `concurrency` senders; every one must be a fresh 202."""
+async def post_webhooks(
+    url: str, secret: str, *, count: int, concurrency: int, prefix: str, rate: float | None = None
+) -> Posting:
+    """Post `count` signed tickets from `concurrency` senders; every one must be a fresh 202.
+
+    With a `rate`, webhook i is sent no earlier than i / rate seconds after the start (a fixed offered
+    load, as long as the senders keep up); without, as fast as the senders go."""
     posting = Posting()
     pending = iter(range(count))  # shared by the senders: each index is taken once
+    began = time.monotonic()
 
     async def sender() -> None:
         # A client per sender, like independent platforms. One shared pool of 32 connections doubled
@@ -253,6 +287,8 @@ async def post_webhooks(url: str, secret: str, *, count: int, concurrency: int, 
         # likely a connection left idle past uvicorn's 5 s keep-alive, closed as it was reused).
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             for i in pending:
+                if rate:
+                    await asyncio.sleep(began + i / rate - time.monotonic())
                 await post_one(client, secret, external_id=f"{prefix}{i}", posting=posting)
 
     posting.started = time.time()
@@ -336,11 +372,17 @@ async def run_live(stack: Stack, conn: asyncpg.Connection, args: argparse.Namesp
     cpu_before = await cpu_snapshot(stack, conn)
     in_app_before = await webhook_time_in_app(ingest, stack.api_key)
     posting = await post_webhooks(
-        ingest.url, stack.secret, count=args.webhooks, concurrency=args.concurrency, prefix="live-"
+        ingest.url,
+        stack.secret,
+        count=args.webhooks,
+        concurrency=args.concurrency,
+        prefix="live-",
+        rate=args.offered_rate,
     )
     in_app = await webhook_time_in_app(ingest, stack.api_key)
     event_ids = list(posting.accepted_at)
     await wait_recorded(conn, event_ids, within=args.settle_timeout)
+    await wait_processed(conn, "survey", event_ids, within=args.settle_timeout)
     cpu_used = cpu_delta(cpu_before, await cpu_snapshot(stack, conn))
     stages = await event_stages(conn, posting)
     sla_rate, last_recorded = await recorded_rate(conn, event_ids)
@@ -357,11 +399,33 @@ async def run_live(stack: Stack, conn: asyncpg.Connection, args: argparse.Namesp
     }
 
 
+async def wait_processed(
+    conn: asyncpg.Connection, schema: str, event_ids: list[str], *, within: float
+) -> None:
+    """Block until a consumer's inbox holds every event, or fail saying how many it got."""
+    deadline = time.monotonic() + within
+    processed = 0
+    while time.monotonic() < deadline:
+        processed = await conn.fetchval(COUNT_PROCESSED_SQL.format(schema=schema), event_ids)
+        if processed == len(event_ids):
+            return
+        await asyncio.sleep(0.2)
+    raise BenchFailed(f"{schema} processed {processed} of {len(event_ids)} events within {within:.0f} s")
+
+
+async def processed_rate(conn: asyncpg.Connection, schema: str, event_ids: list[str]) -> float:
+    """Events per second between a consumer's first and last batch transaction over these events."""
+    times = [float(t) for (t,) in await conn.fetch(PROCESSED_AT_SQL.format(schema=schema), event_ids)]
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
 async def run_backlog(
     stack: Stack, conn: asyncpg.Connection, env: Mapping[str, str], args: argparse.Namespace
 ) -> dict[str, Any]:
-    """N webhooks while sla is stopped, then sla drains them: its rate when not waiting for input."""
+    """N webhooks while sla and survey are stopped, then each drains them alone: its rate when not
+    waiting for input (one after the other, so neither shares the 2 cores with the other)."""
     stop(stack, "sla")
+    stop(stack, "survey")
     posting = await post_webhooks(
         stack.services["ingest"].url,
         stack.secret,
@@ -375,7 +439,11 @@ async def run_backlog(
     rate, _ = await recorded_rate(conn, event_ids)
     batches = await conn.fetchrow(BATCHES_SQL, event_ids)
     assert batches is not None  # an aggregate always has a row
+    await start(stack, "survey", env)
+    await wait_processed(conn, "survey", event_ids, within=args.settle_timeout)
+    survey_rate = await processed_rate(conn, "survey", event_ids)
     return {
+        "survey_backlog_processed_per_s": survey_rate,
         "sla_backlog_recorded_per_s": rate,
         "sla_backlog_batches": batches["batches"],
         "sla_backlog_mean_batch_events": batches["mean_events"],
@@ -390,12 +458,14 @@ async def run_pipeline(stack: Stack, args: argparse.Namespace) -> dict[str, Any]
     env = service_env(stack, namespace=f"bench{uuid.uuid4().hex[:8]}.")
     ingest = await start(stack, "ingest", env)
     await start(stack, "sla", env)
+    await start(stack, "survey", env)
     conn = await asyncpg.connect(stack.database_url)
     try:
         warmup = await post_webhooks(
             ingest.url, stack.secret, count=args.concurrency, concurrency=args.concurrency, prefix="warmup-"
         )
         await wait_recorded(conn, list(warmup.accepted_at), within=60)
+        await wait_processed(conn, "survey", list(warmup.accepted_at), within=60)
         live = await run_live(stack, conn, args)
         backlog = await run_backlog(stack, conn, env, args)
     finally:
@@ -426,6 +496,7 @@ def raw_consumer(bootstrap: str, topic: str) -> AIOKafkaConsumer:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=500,
+        fetch_max_wait_ms=ServiceSettings.model_fields["consumer_fetch_max_wait_ms"].default,
         session_timeout_ms=2000,
         heartbeat_interval_ms=500,
     )
@@ -608,14 +679,16 @@ def ms(summary: Mapping[str, float]) -> str:
 def print_report(figures: Mapping[str, Any]) -> None:
     """The figures as a table, then the CPU each part used during the live phase."""
     rows = [
-        ("ingest accepted webhooks/s", f"{figures['ingest_accepted_per_s']:,.0f}"),
+        ("ingest accepted webhooks/s (live: the offered load)", f"{figures['ingest_accepted_per_s']:,.0f}"),
         ("raw aiokafka produce records/s", f"{figures['raw_produce_per_s']:,.0f}"),
         ("  ratio ingest / raw produce", f"{figures['ratio_ingest_to_raw_produce']:.4f}"),
         ("sla recorded events/s, live", f"{figures['sla_live_recorded_per_s']:,.0f}"),
         ("sla recorded events/s, draining a backlog", f"{figures['sla_backlog_recorded_per_s']:,.0f}"),
+        ("survey events/s, draining a backlog", f"{figures['survey_backlog_processed_per_s']:,.0f}"),
         ("raw aiokafka consume records/s", f"{figures['raw_consume_per_s']:,.0f}"),
         ("  ratio sla live / raw consume", f"{figures['ratio_sla_live_to_raw_consume']:.4f}"),
         ("  ratio sla backlog / raw consume", f"{figures['ratio_sla_backlog_to_raw_consume']:.4f}"),
+        ("  ratio survey backlog / raw consume", f"{figures['ratio_survey_backlog_to_raw_consume']:.4f}"),
         ("webhook request ms p50 / p99 / max", ms(figures["ingest_request_ms"])),
         (
             "  mean ms: seen by the client / inside the app",
@@ -633,10 +706,12 @@ def print_report(figures: Mapping[str, Any]) -> None:
             f"{figures['sla_backlog_share_inside_transactions']:.0%}",
         ),
         ("  ms per event inside them", f"{figures['sla_backlog_ms_per_event_inside_transactions']:.2f}"),
+        *((f"peak RSS MiB, {name}", f"{mib:,.0f}") for name, mib in figures["peak_rss_mib"].items()),
     ]
     width = max(len(label) for label, _ in rows)
     print(
-        f"\nPipeline benchmark, {figures['webhooks']} webhooks per phase at concurrency {figures['concurrency']}"
+        f"\nPipeline benchmark, {figures['webhooks']} webhooks per phase at concurrency {figures['concurrency']},"
+        f" live phase offered at {figures['offered_rate']:,.0f}/s"
     )
     for label, value in rows:
         print(f"  {label:<{width}}  {value:>24}")
@@ -672,12 +747,16 @@ def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "webhooks": args.webhooks,
         "concurrency": args.concurrency,
+        "offered_rate": args.offered_rate,
         "partitions": PARTITIONS,
         **pipeline,
         **baseline,
+        "peak_rss_mib": stack.peak_rss_mib,
         "ratio_ingest_to_raw_produce": pipeline["ingest_accepted_per_s"] / baseline["raw_produce_per_s"],
         "ratio_sla_live_to_raw_consume": pipeline["sla_live_recorded_per_s"] / baseline["raw_consume_per_s"],
         "ratio_sla_backlog_to_raw_consume": pipeline["sla_backlog_recorded_per_s"]
+        / baseline["raw_consume_per_s"],
+        "ratio_survey_backlog_to_raw_consume": pipeline["survey_backlog_processed_per_s"]
         / baseline["raw_consume_per_s"],
         "machine": machine(),
         "machine_busy_before_run": busy_before,
@@ -686,8 +765,8 @@ def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Start the stack, measure, tear it down; returns the figures (bench/run.py calls this)."""
     logs = ROOT / ".bothways" / "bench" / f"pipeline-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     logs.mkdir(parents=True, exist_ok=True)
     try:
@@ -698,9 +777,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             server_url = cleanup.enter_context(devstack.postgres(os.environ.get("DATABASE_URL")))
             database_url = cleanup.enter_context(fresh_database(server_url))
             secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-            figures = measure(Stack(bootstrap, database_url, secret, logs), args)
+            return measure(Stack(bootstrap, database_url, secret, logs), args)
+    except BenchFailed as exc:
+        raise BenchFailed(f"{exc} (logs in {os.path.relpath(logs)})") from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        figures = run(args)
     except (BenchFailed, devstack.StackError) as exc:
-        print(f"bench/pipeline.py: {exc} (logs in {os.path.relpath(logs)})", file=sys.stderr)
+        print(f"bench/pipeline.py: {exc}", file=sys.stderr)
         return 1
     print_report(figures)
     write_results(figures)

@@ -52,6 +52,7 @@ from pipeline import (
     fresh_database,
     machine,
     machine_busy_share,
+    peak_rss_mib,
     process_cpu_seconds,
     raw_producer,
     revision,
@@ -590,6 +591,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, logs:
             "GET / (dashboard)": f"/?period={period}",
         }
         queries = await query_times(service.url, api_key, routes=routes, repeat=args.queries)
+        peak_rss = peak_rss_mib(service.process.pid)
     compared = {}
     if args.compare:
         subset = records[: args.compare]
@@ -610,6 +612,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, logs:
         "query_period": period,
         "queries_per_route": args.queries,
         "query_ms": queries,
+        "reporting_peak_rss_mib": peak_rss,
         "handlers": compared,
     }
 
@@ -622,6 +625,7 @@ def print_report(figures: dict[str, Any]) -> None:
         ("  ratio fold / raw consume", f"{figures['ratio_fold_to_raw_consume']:.3f}"),
         ("  fold seconds, batches", f"{figures['fold_fold_seconds']:,.1f} s, {figures['fold_batches']:,}"),
         ("  reporting CPU seconds", f"{figures['fold_reporting_cpu_seconds']:,.1f}"),
+        ("reporting peak RSS MiB", f"{figures['reporting_peak_rss_mib']:,.0f}"),
     ]
     for name, summary in figures["query_ms"].items():
         rows.append((f"{name} ms p50 / p99 / max", "{p50:,.1f} / {p99:,.1f} / {max:,.1f}".format(**summary)))
@@ -646,22 +650,21 @@ def print_report(figures: dict[str, Any]) -> None:
     print(f"  command  {figures['command']}\n  revision {figures['revision']}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Start the stack, measure, tear it down; returns the figures (bench/run.py calls this)."""
     logs = ROOT / ".bothways" / "bench" / f"reporting-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     logs.mkdir(parents=True, exist_ok=True)
-    try:
-        with contextlib.ExitStack() as cleanup:
-            bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or cleanup.enter_context(
-                devstack.tansu_broker(devstack.free_port(), log_path=logs / "broker.log")
-            )
-            server_url = cleanup.enter_context(devstack.postgres(os.environ.get("DATABASE_URL")))
-            database_url = cleanup.enter_context(fresh_database(server_url))
-            busy = machine_busy_share()
+    with contextlib.ExitStack() as cleanup:
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or cleanup.enter_context(
+            devstack.tansu_broker(devstack.free_port(), log_path=logs / "broker.log")
+        )
+        server_url = cleanup.enter_context(devstack.postgres(os.environ.get("DATABASE_URL")))
+        database_url = cleanup.enter_context(fresh_database(server_url))
+        busy = machine_busy_share()
+        try:
             figures = asyncio.run(run(args, bootstrap, database_url, logs))
-    except (BenchFailed, devstack.StackError) as exc:
-        print(f"bench/reporting.py: {exc} (logs in {os.path.relpath(logs)})", file=sys.stderr)
-        return 1
+        except BenchFailed as exc:
+            raise BenchFailed(f"{exc} (logs in {os.path.relpath(logs)})") from exc
     figures.update(
         date=datetime.now(UTC).isoformat(timespec="seconds"),
         machine=machine(),
@@ -669,6 +672,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         command=command_line(),
         revision=revision(),
     )
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        figures = measure(args)
+    except (BenchFailed, devstack.StackError) as exc:
+        print(f"bench/reporting.py: {exc}", file=sys.stderr)
+        return 1
     print_report(figures)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")

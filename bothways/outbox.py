@@ -37,18 +37,24 @@ def channel(schema: str) -> str:
     return f"{check_schema_name(schema)}_outbox"
 
 
-async def enqueue(conn: Connection, envelopes: Sequence[Envelope]) -> None:
-    """Add events to the outbox inside the caller's transaction; they leave only if it commits."""
-    if not envelopes:
-        return
-    await conn.execute(
-        INSERT_OUTBOX,
+def outbox_columns(
+    envelopes: Sequence[Envelope],
+) -> tuple[list[str], list[str], list[bytes], list[bytes], list[str]]:
+    """The outbox's columns (event_id, topic, key, value, headers) as arrays, for an unnest insert."""
+    return (
         [e.id for e in envelopes],
         [e.topic.value for e in envelopes],
         [e.key_bytes() for e in envelopes],
         [e.value_bytes() for e in envelopes],
         [json.dumps([[name, value.decode()] for name, value in e.headers()]) for e in envelopes],
     )
+
+
+async def enqueue(conn: Connection, envelopes: Sequence[Envelope]) -> None:
+    """Add events to the outbox inside the caller's transaction; they leave only if it commits."""
+    if not envelopes:
+        return
+    await conn.execute(INSERT_OUTBOX, *outbox_columns(envelopes))
     # NOTIFY is delivered at commit, so the relay never wakes for rows it cannot see yet.
     await conn.execute("SELECT pg_notify(current_schema() || '_outbox', '')")
 

@@ -371,12 +371,17 @@ async def _send_json(send: Send, status: int, body: dict[str, object]) -> None:
 
 def serve(spec: ServiceSpec, settings: ServiceSettings) -> None:
     """Run one service under uvicorn; SIGTERM drains the lifespan (consumer, relay, producer, pool)."""
+    run_uvicorn(create_app(spec, settings), host=settings.host, port=settings.port)
+
+
+def run_uvicorn(app: ASGIApp, *, host: str, port: int) -> None:
+    """uvicorn as every service runs it (bench/ingest.py serves its bare baseline app the same way)."""
     import uvicorn
 
     uvicorn.run(
-        create_app(spec, settings),
-        host=settings.host,
-        port=settings.port,
+        app,
+        host=host,
+        port=port,
         log_config=None,
         access_log=False,  # raw paths can carry survey tokens; RequestMetrics records route templates
         timeout_graceful_shutdown=10,

@@ -9,47 +9,89 @@ from datetime import datetime
 from typing import Any
 
 from bothways.db import Connection
+from bothways.events import Envelope
+from bothways.outbox import outbox_columns
 
-INSERT_RECEIPT = """
-INSERT INTO receipt (source, delivery_id, received_at, headers, body, outcome, event_ids, note)
-VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8)
-ON CONFLICT (source, delivery_id) DO NOTHING
-RETURNING id
+# A batch of deliveries in one statement, so in one round trip and one transaction of its own: the
+# new receipts, the events of those (into the outbox, in batch order) and the NOTIFY that wakes the
+# relay, all or nothing. A delivery stored before is skipped; the new ones are returned.
+# event_ids travel as one JSON array per receipt (unnest would flatten a text[][]); each event
+# carries its receipt's key, to be queued only if that receipt is new.
+STORE_RECEIPTS = """
+WITH new AS (
+    INSERT INTO receipt (source, delivery_id, received_at, headers, body, outcome, event_ids, note)
+    SELECT s, d, r, h, b, o, ARRAY(SELECT jsonb_array_elements_text(e)), n
+    FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::bytea[], $6::text[], $7::jsonb[], $8::text[])
+        AS t(s, d, r, h, b, o, e, n)
+    ON CONFLICT (source, delivery_id) DO NOTHING
+    RETURNING source, delivery_id
+), queued AS (
+    INSERT INTO outbox (event_id, topic, key, value, headers)
+    SELECT event_id, topic, key, value, headers
+    FROM unnest($9::text[], $10::text[], $11::text[], $12::text[], $13::bytea[], $14::bytea[], $15::jsonb[])
+        WITH ORDINALITY AS e(source, delivery_id, event_id, topic, key, value, headers, position)
+    WHERE (source, delivery_id) IN (SELECT source, delivery_id FROM new)
+    ORDER BY position
+    RETURNING 1
+)
+SELECT source, delivery_id, (SELECT pg_notify(current_schema() || '_outbox', '') FROM queued LIMIT 1)
+FROM new
 """
-SELECT_RECEIPT = "SELECT event_ids, outcome, note FROM receipt WHERE source = $1 AND delivery_id = $2"
+SELECT_RECEIPTS = """
+SELECT source, delivery_id, event_ids, outcome, note FROM receipt
+JOIN unnest($1::text[], $2::text[]) AS k(source, delivery_id) USING (source, delivery_id)
+"""
+
+DeliveryKey = tuple[str, str]
 
 
-async def insert_receipt(
-    conn: Connection,
-    *,
-    source: str,
-    delivery_id: str,
-    received_at: datetime,
-    headers: Mapping[str, str],
-    body: bytes,
-    outcome: str,
-    event_ids: Sequence[str],
-    note: str | None = None,
-) -> bool:
-    """Store a delivery; False when the same delivery was stored before."""
-    row_id = await conn.fetchval(
-        INSERT_RECEIPT,
-        source,
-        delivery_id,
-        received_at,
-        json.dumps(dict(headers)),
-        body,
-        outcome,
-        list(event_ids),
-        note,
+@dataclass(frozen=True)
+class NewReceipt:
+    """A delivery as it is stored: where from, its id, what it carried and what it yielded."""
+
+    source: str
+    delivery_id: str
+    received_at: datetime
+    headers: Mapping[str, str]
+    body: bytes
+    outcome: str
+    event_ids: Sequence[str]
+    note: str | None = None
+
+
+async def store_receipts(
+    conn: Connection, receipts: Sequence[NewReceipt], events: Sequence[tuple[DeliveryKey, Envelope]]
+) -> set[DeliveryKey]:
+    """Store deliveries (each key at most once) and the events of the new ones; returns the new keys."""
+    columns = outbox_columns([envelope for _, envelope in events])
+    rows = await conn.fetch(
+        STORE_RECEIPTS,
+        [r.source for r in receipts],
+        [r.delivery_id for r in receipts],
+        [r.received_at for r in receipts],
+        [json.dumps(dict(r.headers)) for r in receipts],
+        [r.body for r in receipts],
+        [r.outcome for r in receipts],
+        [json.dumps(list(r.event_ids)) for r in receipts],
+        [r.note for r in receipts],
+        [key[0] for key, _ in events],
+        [key[1] for key, _ in events],
+        *columns,
     )
-    return row_id is not None
+    return {(row["source"], row["delivery_id"]) for row in rows}
 
 
-async def stored_receipt(conn: Connection, *, source: str, delivery_id: str) -> dict[str, Any]:
-    """What a stored delivery produced: its event ids, outcome and note."""
-    row = await conn.fetchrow(SELECT_RECEIPT, source, delivery_id)
-    return dict(row) if row else {"event_ids": [], "outcome": "accepted", "note": None}
+async def stored_receipts(conn: Connection, keys: Sequence[DeliveryKey]) -> dict[DeliveryKey, dict[str, Any]]:
+    """What stored deliveries produced: their event ids, outcome and note."""
+    rows = await conn.fetch(SELECT_RECEIPTS, [k[0] for k in keys], [k[1] for k in keys])
+    return {
+        (row["source"], row["delivery_id"]): {
+            "event_ids": row["event_ids"],
+            "outcome": row["outcome"],
+            "note": row["note"],
+        }
+        for row in rows
+    }
 
 
 SELECT_RECEIPTS_PAGE = """

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
+import asyncpg
 import pytest
 
 from bothways import db
-from tests.support import signed_generic, ticket_body
+from tests.support import eventually, signed_generic, ticket_body
 
 pytestmark = pytest.mark.integration
 
@@ -118,3 +120,79 @@ async def test_with_the_database_down_ingest_answers_503_and_never_202(
     assert down.status_code == 503
     assert down.headers["retry-after"] == "5"
     assert up.status_code == 202
+
+
+async def waiting_for_a_lock(conn: asyncpg.Connection) -> None:
+    """Until ingest's first commit waits on the lock the test holds, and the others have queued behind it."""
+    query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    await eventually(lambda: conn.fetchval(query), timeout=10)
+    await asyncio.sleep(0.3)
+
+
+async def test_concurrent_webhooks_are_committed_together_and_each_answered_after_its_commit(
+    run_service, database_url
+) -> None:
+    bodies = [json.dumps(ticket_body(f"group-{i}")).encode() for i in range(20)]
+    repeated = signed_generic(bodies[0])
+    blocker = await asyncpg.connect(database_url)
+    try:
+        async with run_service("ingest") as ingest:
+            # The receipt table is locked: the first webhook's transaction waits, the others queue.
+            transaction = blocker.transaction()
+            await transaction.start()
+            await blocker.execute("LOCK TABLE ingest.receipt IN EXCLUSIVE MODE")
+            posts = [
+                asyncio.create_task(
+                    ingest.post("/webhooks/generic", content=body, headers=signed_generic(body))
+                )
+                for body in bodies
+            ]
+            posts.append(
+                asyncio.create_task(ingest.post("/webhooks/generic", content=bodies[0], headers=repeated))
+            )
+            posts.append(
+                asyncio.create_task(ingest.post("/webhooks/generic", content=bodies[0], headers=repeated))
+            )
+            await waiting_for_a_lock(blocker)
+            assert not any(post.done() for post in posts)  # nothing is answered before its commit
+            await transaction.rollback()
+            responses = await asyncio.gather(*posts)
+        transactions = await blocker.fetchval("SELECT count(DISTINCT xmin::text) FROM ingest.receipt")
+    finally:
+        await blocker.close()
+    assert [r.status_code for r in responses] == [202] * 22
+    # The delivery sent twice in the same batch is stored once; its repeat is answered as a duplicate.
+    first, again = responses[-2].json(), responses[-1].json()
+    assert (first["duplicate"], again["duplicate"]) == (False, True)
+    assert first["event_ids"] == again["event_ids"]
+    assert await stored(database_url) == (21, 21)
+    # One transaction per webhook would be 21; the batch that waited on the lock took what had queued by
+    # then (all of them, when they were all parsed before it started), the next one the rest.
+    assert transactions <= 2
+
+
+async def test_with_the_database_gone_during_a_group_commit_every_webhook_in_it_is_answered_503(
+    run_service, database_url, cuttable_database
+) -> None:
+    via_proxy, database_link = cuttable_database
+    bodies = [json.dumps(ticket_body(f"lost-{i}")).encode() for i in range(20)]
+    blocker = await asyncpg.connect(database_url)
+    try:
+        async with run_service("ingest", database_url=via_proxy) as ingest:
+            async with blocker.transaction():
+                await blocker.execute("LOCK TABLE ingest.receipt IN EXCLUSIVE MODE")
+                posts = [
+                    asyncio.create_task(
+                        ingest.post("/webhooks/generic", content=body, headers=signed_generic(body))
+                    )
+                    for body in bodies
+                ]
+                await waiting_for_a_lock(blocker)
+                await (
+                    database_link.cut()
+                )  # the commit in flight loses its connection, the queued ones find none
+                responses = await asyncio.gather(*posts)
+    finally:
+        await blocker.close()
+    assert [r.status_code for r in responses] == [503] * 20
+    assert await stored(database_url) == (0, 0)
