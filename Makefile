@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: dev demo test test-unit lint format bench clean test-tools
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml setup.py services/sla/_clock_core.pyx
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

@@ -1,4 +1,8 @@
-"""Benchmark: business-time arithmetic of services.sla.calendar against businesstimedelta."""
+"""Benchmark: business-time arithmetic of services.sla.calendar against businesstimedelta.
+
+BusinessClock runs its compiled core (services/sla/_clock_core.pyx) once the project is installed;
+the interpreted core it was written from is timed too, as a figure to watch.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from typing import Any, NamedTuple
 
 import businesstimedelta
 
-from services.sla.calendar import BusinessClock, Calendar
+from services.sla.calendar import COMPILED, BusinessClock, Calendar, _InterpretedClockCore
 
 SEED = 20_260_101
 SAMPLE_SIZE = 2_000
@@ -39,9 +43,15 @@ WORKLOADS = (
 )
 
 
-def ours() -> BusinessClock:
+class InterpretedClock(_InterpretedClockCore, BusinessClock):
+    """BusinessClock with the Python versions of its two hot methods."""
+
+    __slots__ = ()
+
+
+def ours(clock_class: type[BusinessClock] = BusinessClock) -> BusinessClock:
     """Monday to Friday 09:00-17:00 UTC without holidays."""
-    return BusinessClock(
+    return clock_class(
         Calendar.from_config(
             {
                 "name": "bench",
@@ -111,16 +121,20 @@ def rate(calls: Sequence[Callable[[], object]]) -> float:
 
 
 def measure(
-    clock: BusinessClock, rules: businesstimedelta.Rules, rng: random.Random, workload: Workload, count: int
-) -> list[tuple[str, float, float]]:
-    """Ops/s of both operations in both libraries on the same drawn inputs."""
+    clocks: Sequence[BusinessClock],
+    rules: businesstimedelta.Rules,
+    rng: random.Random,
+    workload: Workload,
+    count: int,
+) -> list[tuple[str, list[float], float]]:
+    """Ops/s of both operations in each of our clocks and in businesstimedelta, on the same drawn inputs."""
     pairs = draw_pairs(rng, workload, count)
     budgets = draw_budgets(rng, workload, count)
 
-    def between_ours(start: datetime, end: datetime) -> Callable[[], object]:
+    def between_ours(clock: BusinessClock, start: datetime, end: datetime) -> Callable[[], object]:
         return lambda: clock.business_seconds_between(start=start, end=end)
 
-    def add_ours(start: datetime, seconds: int) -> Callable[[], object]:
+    def add_ours(clock: BusinessClock, start: datetime, seconds: int) -> Callable[[], object]:
         return lambda: clock.add_business_seconds(start=start, seconds=seconds)
 
     def between_theirs(start: datetime, end: datetime) -> Callable[[], object]:
@@ -132,12 +146,12 @@ def measure(
     return [
         (
             "business_seconds_between",
-            rate([between_ours(start, end) for start, end in pairs]),
+            [rate([between_ours(clock, start, end) for start, end in pairs]) for clock in clocks],
             rate([between_theirs(naive(start), naive(end)) for start, end in pairs]),
         ),
         (
             "add_business_seconds",
-            rate([add_ours(start, seconds) for start, seconds in budgets]),
+            [rate([add_ours(clock, start, seconds) for start, seconds in budgets]) for clock in clocks],
             rate([add_theirs(naive(start), seconds) for start, seconds in budgets]),
         ),
     ]
@@ -146,20 +160,25 @@ def measure(
 def run(count: int = 20_000) -> list[dict[str, Any]]:
     """Check that both libraries agree, then time both operations in each, on each workload."""
     rng = random.Random(SEED)
-    clock, rules = ours(), theirs()
+    clock, interpreted, rules = ours(), ours(InterpretedClock), theirs()
     for workload in WORKLOADS:
         # The agreement check also fills our per-year cache, so the timing sees the steady state.
         check_agreement(clock, rules, rng, workload)
+        check_agreement(interpreted, rules, rng, workload)
     return [
         {
             "workload": workload.name,
             "operation": operation,
+            "core": "compiled" if COMPILED else "interpreted",
             "ours_per_s": mine,
+            "interpreted_per_s": mine_interpreted,
             "businesstimedelta_per_s": other,
             "ratio": mine / other,
         }
         for workload in WORKLOADS
-        for operation, mine, other in measure(clock, rules, rng, workload, count)
+        for operation, (mine, mine_interpreted), other in measure(
+            [clock, interpreted], rules, rng, workload, count
+        )
     ]
 
 
@@ -173,10 +192,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     figures = run(count)
     print(
         f"Mon-Fri 09:00-17:00 UTC, no holidays; start instants in 2026-2027; {count} calls per cell; "
-        f"agreement asserted first on {SAMPLE_SIZE} pairs and {SAMPLE_SIZE} deadlines per workload"
+        f"agreement asserted first on {SAMPLE_SIZE} pairs and {SAMPLE_SIZE} deadlines per workload; "
+        f"BusinessClock runs the {'compiled' if COMPILED else 'interpreted'} core"
     )
     print(
-        f"{'workload':<34} {'operation':<26} {'ours ops/s':>12} {'businesstimedelta ops/s':>24} {'ours/theirs':>12}"
+        f"{'workload':<34} {'operation':<26} {'ours ops/s':>12} {'interpreted ops/s':>18}"
+        f" {'businesstimedelta ops/s':>24} {'ours/theirs':>12}"
     )
     spans = {w.name: w for w in WORKLOADS}
     for row in figures:
@@ -186,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"budget<{workload.max_budget_seconds // 3600}h)"
         )
         print(
-            f"{label:<34} {row['operation']:<26} {row['ours_per_s']:>12,.0f}"
+            f"{label:<34} {row['operation']:<26} {row['ours_per_s']:>12,.0f} {row['interpreted_per_s']:>18,.0f}"
             f" {row['businesstimedelta_per_s']:>24,.0f} {row['ratio']:>11,.0f}x"
         )
 

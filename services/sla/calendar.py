@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
@@ -181,50 +181,22 @@ class _Openings(NamedTuple):
 _NOTHING_BUILT: Final = _Openings([], [], [0], 0, 0)
 
 
-class BusinessClock:
-    """Business-time arithmetic on a calendar, by binary search over cached UTC openings built per year.
+class _InterpretedClockCore:
+    """BusinessClock's two hot methods in Python: the reference for the compiled core, used without it.
 
-    Instants are aware datetimes truncated to the whole second, and results are in UTC. A calendar
-    is open from an opening instant up to, not including, the closing instant.
+    _clock_core.pyx holds the same methods compiled to C (the one that runs once the project is
+    installed); tests/unit/sla/test_calendar.py checks that the two agree.
     """
 
-    __slots__ = ("_built", "_calendar", "_first_built", "_last_built", "_openings", "_zone")
+    __slots__ = ()
+    # Provided by BusinessClock.
+    _openings: _Openings
+    _cover: Callable[[int, int], _Openings]
+    _extend_beyond: Callable[[int], _Openings]
+    next_opening: Callable[..., datetime]
 
-    def __init__(self, calendar: Calendar) -> None:
-        self._calendar = calendar
-        self._zone = ZoneInfo(calendar.timezone)
-        self._built: dict[int, list[tuple[int, int]]] = {}
-        self._first_built = 0
-        self._last_built = -1
-        self._openings = _NOTHING_BUILT
-
-    @property
-    def calendar(self) -> Calendar:
-        """The calendar this clock answers for."""
-        return self._calendar
-
-    def is_open(self, *, at: datetime) -> bool:
-        """Whether the calendar is open at an instant; opening instants are open, closing instants are not."""
-        moment = _epoch_seconds(at)
-        starts, ends, _, exact_from, exact_until = self._openings
-        if not exact_from <= moment < exact_until:
-            starts, ends, _, exact_from, exact_until = self._cover(moment, moment)
-        index = bisect_right(starts, moment) - 1
-        return index >= 0 and moment < ends[index]
-
-    def next_opening(self, *, at: datetime) -> datetime:
-        """The instant itself when open, else the next opening instant, in UTC."""
-        moment = _epoch_seconds(at)
-        starts, ends, _, exact_from, exact_until = self._openings
-        if not exact_from <= moment < exact_until:
-            starts, ends, _, exact_from, exact_until = self._cover(moment, moment)
-        while True:
-            index = bisect_right(starts, moment) - 1
-            if index >= 0 and moment < ends[index]:
-                return datetime.fromtimestamp(moment, UTC)
-            if index + 1 < len(starts) and starts[index + 1] < exact_until:
-                return datetime.fromtimestamp(starts[index + 1], UTC)
-            starts, ends, _, exact_from, exact_until = self._extend_beyond(moment)
+    def _install(self, openings: _Openings) -> None:
+        """Nothing to copy: these methods read self._openings."""
 
     def business_seconds_between(self, *, start: datetime, end: datetime) -> int:
         """Business seconds in [start, end); zero when end is not after start."""
@@ -272,6 +244,65 @@ class BusinessClock:
                 if deadline < exact_until:
                     return datetime.fromtimestamp(deadline, UTC)
             starts, ends, cumulative, exact_from, exact_until = self._extend_beyond(moment)
+
+
+# Whether BusinessClock runs the compiled core; `pip install` builds it, a bare source tree lacks it.
+COMPILED: bool
+try:
+    from services.sla._clock_core import ClockCore as _ClockCore
+
+    COMPILED = True
+except ImportError:
+    _ClockCore = _InterpretedClockCore  # type: ignore[misc,assignment]
+    COMPILED = False
+
+
+class BusinessClock(_ClockCore):
+    """Business-time arithmetic on a calendar, by binary search over cached UTC openings built per year.
+
+    Instants are aware datetimes truncated to the whole second, and results are in UTC. A calendar
+    is open from an opening instant up to, not including, the closing instant. The two hot methods,
+    business_seconds_between and add_business_seconds, come from the compiled core (COMPILED).
+    """
+
+    __slots__ = ("_built", "_calendar", "_first_built", "_last_built", "_openings", "_zone")
+
+    def __init__(self, calendar: Calendar) -> None:
+        self._calendar = calendar
+        self._zone = ZoneInfo(calendar.timezone)
+        self._built: dict[int, list[tuple[int, int]]] = {}
+        self._first_built = 0
+        self._last_built = -1
+        self._openings = _NOTHING_BUILT
+        self._install(_NOTHING_BUILT)
+
+    @property
+    def calendar(self) -> Calendar:
+        """The calendar this clock answers for."""
+        return self._calendar
+
+    def is_open(self, *, at: datetime) -> bool:
+        """Whether the calendar is open at an instant; opening instants are open, closing instants are not."""
+        moment = _epoch_seconds(at)
+        starts, ends, _, exact_from, exact_until = self._openings
+        if not exact_from <= moment < exact_until:
+            starts, ends, _, exact_from, exact_until = self._cover(moment, moment)
+        index = bisect_right(starts, moment) - 1
+        return index >= 0 and moment < ends[index]
+
+    def next_opening(self, *, at: datetime) -> datetime:
+        """The instant itself when open, else the next opening instant, in UTC."""
+        moment = _epoch_seconds(at)
+        starts, ends, _, exact_from, exact_until = self._openings
+        if not exact_from <= moment < exact_until:
+            starts, ends, _, exact_from, exact_until = self._cover(moment, moment)
+        while True:
+            index = bisect_right(starts, moment) - 1
+            if index >= 0 and moment < ends[index]:
+                return datetime.fromtimestamp(moment, UTC)
+            if index + 1 < len(starts) and starts[index + 1] < exact_until:
+                return datetime.fromtimestamp(starts[index + 1], UTC)
+            starts, ends, _, exact_from, exact_until = self._extend_beyond(moment)
 
     def open_intervals(self, *, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         """The opening intervals within [start, end), merged and clipped, in UTC (agreed service time)."""
@@ -321,6 +352,7 @@ class BusinessClock:
             exact_from=_year_day_epoch(first_year, 1, 3),
             exact_until=_year_day_epoch(last_year, 12, 30),
         )
+        self._install(self._openings)
         return self._openings
 
     def _holidays(self, years: list[int]) -> frozenset[date]:

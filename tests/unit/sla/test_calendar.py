@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.sla.calendar import (
+    COMPILED,
     BusinessClock,
     Calendar,
     CalendarConfigError,
@@ -735,3 +737,108 @@ def test_next_opening_is_open_and_nothing_opens_before_it(
     assert opening >= moment
     assert business.is_open(at=opening)
     assert business.business_seconds_between(start=moment, end=opening) == 0
+
+
+# The compiled core (services/sla/_clock_core.pyx) against the interpreted one it was written from
+
+needs_the_compiled_core = pytest.mark.skipif(
+    not COMPILED, reason="the compiled core is not built (test_the_installed_package_runs_the_compiled_core)"
+)
+
+
+def test_the_installed_package_runs_the_compiled_core() -> None:
+    assert COMPILED, "`pip install -e .` did not build services/sla/_clock_core.pyx"
+
+
+def interpreted(calendar: Calendar) -> BusinessClock:
+    """A clock whose two hot methods are the Python ones, whatever the installed package runs."""
+    from services.sla.calendar import _InterpretedClockCore
+
+    class InterpretedClock(_InterpretedClockCore, BusinessClock):
+        __slots__ = ()
+
+    return InterpretedClock(calendar)
+
+
+# The zone an input is given in changes only how it is read, so inputs come in several.
+INPUT_ZONES = st.sampled_from([UTC, BERLIN, NEW_YORK, timezone(timedelta(hours=5, minutes=30))])
+# Near the anchor's DST change, or whole years from it (so other years are built, in any order).
+NEAR_OR_YEARS_AWAY = st.builds(
+    lambda years, shift: timedelta(days=365 * years) + shift,
+    st.integers(-2, 2),
+    offsets(within=3 * DAY_SECONDS),
+)
+MICROSECONDS = st.integers(0, 999_999).map(lambda micros: timedelta(microseconds=micros))
+
+
+def outcome(method: Callable[..., object], **arguments: Any) -> object:
+    """The result, or the type of the error, so failures are compared too."""
+    try:
+        return method(**arguments)
+    except (ValueError, NoOpeningError) as error:
+        return type(error)
+
+
+@needs_the_compiled_core
+@settings(max_examples=150, deadline=None)
+@given(
+    scenarios(),
+    st.lists(st.tuples(NEAR_OR_YEARS_AWAY, MICROSECONDS, INPUT_ZONES), min_size=2, max_size=10),
+    st.lists(st.integers(-1, 60 * DAY_SECONDS), min_size=1, max_size=4),
+)
+def test_compiled_and_interpreted_cores_give_the_same_answers(
+    scenario: tuple[Calendar, datetime], drawn: list[tuple[timedelta, timedelta, Any]], budgets: list[int]
+) -> None:
+    calendar, anchor = scenario
+    # Fresh clocks: each builds years in its own order, from the queries it is asked.
+    compiled, reference = BusinessClock(calendar), interpreted(calendar)
+    instants = [(anchor + shift + micros).astimezone(zone) for shift, micros, zone in drawn]
+    for start, end in pairwise(instants):
+        between = {"start": start, "end": end}
+        assert outcome(compiled.business_seconds_between, **between) == outcome(
+            reference.business_seconds_between, **between
+        ), between
+    for start in instants:
+        for budget in budgets:
+            added = {"start": start, "seconds": budget}
+            assert outcome(compiled.add_business_seconds, **added) == outcome(
+                reference.add_business_seconds, **added
+            ), added
+
+
+@needs_the_compiled_core
+def test_the_reference_clock_runs_the_interpreted_methods_and_the_default_one_the_compiled() -> None:
+    from services.sla.calendar import _InterpretedClockCore
+
+    reference, compiled = type(interpreted(Calendar.always_open("24x7"))), BusinessClock
+    for method in ("business_seconds_between", "add_business_seconds"):
+        assert getattr(reference, method) is getattr(_InterpretedClockCore, method)
+        assert getattr(compiled, method) is not getattr(_InterpretedClockCore, method)
+
+
+@needs_the_compiled_core
+def test_compiled_deadlines_are_utc_datetimes_like_the_interpreted_ones() -> None:
+    calendar = Calendar.from_config(
+        {"name": "office", "timezone": "Europe/Berlin", "weekly": every_day("08:00-17:00")}
+    )
+    start = local(BERLIN, 2026, 10, 24, 16, 30)
+    deadline = BusinessClock(calendar).add_business_seconds(start=start, seconds=3 * HOUR)
+
+    assert deadline == interpreted(calendar).add_business_seconds(start=start, seconds=3 * HOUR)
+    assert type(deadline) is datetime
+    assert deadline.tzinfo is UTC
+    assert deadline == utc(2026, 10, 25, 9, 30)  # 08:00 CET after the fall-back night, plus 2.5 hours
+
+
+@needs_the_compiled_core
+def test_compiled_core_rejects_what_the_interpreted_one_rejects() -> None:
+    office = clock()
+
+    with pytest.raises(ValueError, match="timezone-aware"):
+        office.business_seconds_between(start=datetime(2026, 3, 9, 9), end=utc(2026, 3, 9, 10))
+    with pytest.raises(ValueError, match="negative"):
+        office.add_business_seconds(start=utc(2026, 3, 9, 9), seconds=-1)
+    with pytest.raises(ValueError, match="years"):
+        office.add_business_seconds(start=utc(2500, 1, 1), seconds=60)
+    with pytest.raises(TypeError):
+        office.business_seconds_between(start=None, end=utc(2026, 3, 9, 10))  # type: ignore[arg-type]
