@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,10 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.CrashShutdownError,
 )
 
+# PostgreSQL rolled the transaction back to break a deadlock or a serialization conflict with another
+# one: neither an outage nor bad data, the same transaction can simply run again.
+CONFLICT_ERRORS: tuple[type[Exception], ...] = (asyncpg.TransactionRollbackError,)
+
 # A pooled connection is a proxy of a Connection; code takes either.
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 Pool = asyncpg.Pool
@@ -39,6 +44,11 @@ class Migration:
     version: int
     name: str
     sql: str
+
+
+def conflict_pause() -> float:
+    """Seconds to wait before running a conflicting transaction again; random, so rivals fall out of step."""
+    return random.uniform(0.02, 0.3)
 
 
 def check_schema_name(schema: str) -> str:

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from bothways.db import UNAVAILABLE_ERRORS, Connection, Pool
+from bothways.db import CONFLICT_ERRORS, UNAVAILABLE_ERRORS, Connection, Pool, conflict_pause
 from bothways.events import Envelope, Event, Topic, UndecodableRecord, decode_record
 from bothways.metrics import CONSUMER_EVENTS, CONSUMER_FAILURES, CONSUMER_LAG
 from bothways.settings import ServiceSettings
@@ -21,6 +21,8 @@ from bothways.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 TOPIC_ALREADY_EXISTS = 36
+# Failures of the database, not of the record at hand: the runner runs the transaction again.
+_NOT_THE_RECORDS_FAULT: tuple[type[Exception], ...] = (*UNAVAILABLE_ERRORS, *CONFLICT_ERRORS)
 
 # A handler applies one event inside the runner's transaction: (connection, event, envelope).
 Handler = Callable[[Connection, Any, Envelope], Awaitable[None]]
@@ -88,7 +90,8 @@ class ConsumerRunner:
     family of events to one kind of handler, never both.
     If the batch fails, its records are retried one by one with backoff, and a record that
     keeps failing goes to the dead-letter topic. A database outage is not a record failure:
-    the runner waits for the database and retries without committing anything.
+    the runner waits for the database and retries without committing anything. Nor is a
+    transaction conflict (a deadlock, a serialization failure): the same transaction runs again.
     """
 
     def __init__(
@@ -192,7 +195,7 @@ class ConsumerRunner:
         if not valid:
             return
         try:
-            await self._until_database_available(lambda: self._apply(topic, valid))
+            await self._until_committed(lambda: self._apply(topic, valid))
             return
         except RecordFailed:
             pass  # isolate the failing record below, one transaction per record
@@ -202,7 +205,7 @@ class ConsumerRunner:
     async def _apply_with_retries(self, topic: str, item: Decoded) -> None:
         for attempt in range(1, self.settings.consumer_max_attempts + 1):
             try:
-                await self._until_database_available(lambda: self._apply(topic, [item]))
+                await self._until_committed(lambda: self._apply(topic, [item]))
                 return
             except RecordFailed as failure:
                 error = repr(failure.__cause__)
@@ -240,7 +243,7 @@ class ConsumerRunner:
                     continue
                 try:
                     await handler(conn, envelope.data, envelope)
-                except UNAVAILABLE_ERRORS:
+                except _NOT_THE_RECORDS_FAULT:
                     raise
                 except Exception as exc:
                     raise RecordFailed(envelope.id) from exc
@@ -248,7 +251,7 @@ class ConsumerRunner:
             for batch_handler, batch in batches.items():
                 try:
                     await batch_handler(conn, batch)
-                except UNAVAILABLE_ERRORS:
+                except _NOT_THE_RECORDS_FAULT:
                     raise
                 except Exception as exc:
                     # Which record failed is found by retrying the records one by one.
@@ -265,12 +268,18 @@ class ConsumerRunner:
                 return self.batch_handlers[cls]
         return None
 
-    async def _until_database_available(self, attempt: Callable[[], Awaitable[None]]) -> None:
+    async def _until_committed(self, attempt: Callable[[], Awaitable[None]]) -> None:
+        """Run a transaction until it commits, through database outages and transaction conflicts."""
         delay = 0.5
         while True:
             try:
                 await attempt()
                 return
+            except CONFLICT_ERRORS as exc:
+                if self._stopping.is_set():
+                    raise _Abandoned from exc
+                log.warning("transaction conflict; retrying", extra={"error": repr(exc)})
+                await self._sleep(conflict_pause())
             except UNAVAILABLE_ERRORS as exc:
                 if self._stopping.is_set():
                     raise _Abandoned from exc

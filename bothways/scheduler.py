@@ -19,7 +19,14 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from bothways.db import UNAVAILABLE_ERRORS, Connection, Pool, check_schema_name
+from bothways.db import (
+    CONFLICT_ERRORS,
+    UNAVAILABLE_ERRORS,
+    Connection,
+    Pool,
+    check_schema_name,
+    conflict_pause,
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +135,11 @@ class Scheduler:
                 backoff = min(max(backoff * 2, 0.5), 30.0)
                 log.warning("scheduler cannot reach the database; retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(backoff)
+                continue
+            except CONFLICT_ERRORS as exc:
+                # Rolled back to break a deadlock with a consumer or another step: run it again soon.
+                log.warning("scheduler transaction conflict; retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(conflict_pause())
                 continue
             except Exception:
                 # A bug in one step must not stop every future deadline: log it, back off, go on.

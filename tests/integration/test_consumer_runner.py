@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from bothways import db, kafka
-from bothways.events import Topic, decode_record
+from bothways.events import TicketChanged, Topic, decode_record
 from tests.integration.test_outbox import ticket_envelopes
 from tests.support import eventually, read_topic
 
@@ -30,6 +30,36 @@ class Effects:
         )
         if self.fail_times.get(envelope.id, 0) >= self.attempts[envelope.id]:
             raise ValueError(f"handler refuses {envelope.id}")
+
+
+class Deadlocking:
+    """A batch handler whose first call deadlocks in PostgreSQL with a rival transaction of the test.
+
+    It locks row a, waits until the rival (which holds row b) waits for a, then asks for b. Its session
+    checks for deadlocks after 20 ms and the rival's after 10 s, so PostgreSQL aborts the handler's
+    transaction to break the cycle.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.holds_a = asyncio.Event()
+        self.rival_pid = 0
+
+    async def apply(self, conn, batch) -> None:
+        self.calls.append([envelope.id for _, envelope in batch])
+        await conn.executemany(
+            "INSERT INTO applied (event_id, status) VALUES ($1, $2)",
+            [(envelope.id, event.status) for event, envelope in batch],
+        )
+        await conn.execute("SET LOCAL deadlock_timeout = '20ms'")
+        await conn.execute("SELECT FROM lock_row WHERE id = 'a' FOR UPDATE")
+        if len(self.calls) == 1:
+            self.holds_a.set()
+            await eventually(lambda: self._rival_waits_for(conn), timeout=5)
+        await conn.execute("SELECT FROM lock_row WHERE id = 'b' FOR UPDATE")
+
+    async def _rival_waits_for(self, conn) -> bool:
+        return await conn.fetchval("SELECT pg_backend_pid() = ANY(pg_blocking_pids($1))", self.rival_pid)
 
 
 @pytest.fixture
@@ -66,8 +96,6 @@ async def applied(pool) -> list[str]:
 
 
 def runner(settings, pool, effects, producer, **overrides):
-    from bothways.events import TicketChanged
-
     return kafka.ConsumerRunner(
         settings=settings.model_copy(update=overrides),
         service="sla",
@@ -222,3 +250,48 @@ async def test_a_restarted_consumer_resumes_after_the_last_commit_without_reappl
     finally:
         await consumer.stop()
     assert Counter(await applied(pool)) == Counter(e.id for e in first_half + second_half)
+
+
+async def test_a_deadlocked_batch_is_run_again_whole_and_applied_once(
+    pool, producer, settings_for, caplog
+) -> None:
+    settings = settings_for("sla")
+    await pool.execute(
+        "CREATE TABLE lock_row (id text PRIMARY KEY); INSERT INTO lock_row VALUES ('a'), ('b')"
+    )
+    envelopes = ticket_envelopes(5)  # one key: one partition, so the first three come as one batch
+    first, later = envelopes[:3], envelopes[3:]
+    await publish(producer, settings, first)
+    deadlocking = Deadlocking()
+    consumer = kafka.ConsumerRunner(
+        settings=settings,
+        service="sla",
+        topics=[Topic.TICKETS],
+        pool=pool,
+        handlers={},
+        batch_handlers={TicketChanged: deadlocking.apply},
+        dead_letters=producer,
+    )
+    try:
+        async with pool.acquire() as rival, rival.transaction():
+            await rival.execute("SET LOCAL deadlock_timeout = '10s'")
+            await rival.execute("SELECT FROM lock_row WHERE id = 'b' FOR UPDATE")
+            deadlocking.rival_pid = rival.get_server_pid()
+            await consumer.start()
+            await asyncio.wait_for(deadlocking.holds_a.wait(), 15)
+            # Granted once PostgreSQL has broken the deadlock by aborting the handler's transaction.
+            await asyncio.wait_for(rival.execute("SELECT FROM lock_row WHERE id = 'a' FOR UPDATE"), 5)
+        await eventually(lambda: count_is(pool, 3))
+        await publish(producer, settings, later)
+        await eventually(lambda: count_is(pool, 5))
+    finally:
+        await consumer.stop()
+    ids = [e.id for e in envelopes]
+    assert deadlocking.calls == [ids[:3], ids[:3], ids[3:]], "the whole batch again, not record by record"
+    assert await applied(pool) == ids, "the aborted transaction left nothing behind"
+    [conflict] = [r for r in caplog.records if r.getMessage() == "transaction conflict; retrying"]
+    assert "DeadlockDetectedError" in conflict.error, "a real deadlock, detected by PostgreSQL"
+    dead = await read_topic(
+        settings.kafka_bootstrap_servers, settings.topic(Topic.DEADLETTER), count=1, timeout=1
+    )
+    assert dead == [], "a deadlock is not a bad record"

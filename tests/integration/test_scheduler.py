@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from bothways import db
@@ -181,3 +182,27 @@ async def test_concurrent_steps_of_one_scheduler_overlap_and_never_do_an_item_tw
         await running.stop()
     assert await pool.fetchval("SELECT max(runs) FROM chore") == 1
     assert overlapped == 2
+
+
+async def test_a_step_rolled_back_by_a_deadlock_is_run_again_soon_with_a_warning(
+    pool, database_url, caplog
+) -> None:
+    await add_chores(pool, datetime.now(UTC) - timedelta(seconds=1))
+    steps = 0
+
+    async def step(conn: db.Connection, now: datetime) -> StepResult:
+        nonlocal steps
+        steps += 1
+        if steps == 1:
+            raise asyncpg.DeadlockDetectedError("deadlock detected")
+        return await chore_step("a")(conn, now)
+
+    running = Scheduler(pool=pool, dsn=database_url, schema="sla", step=step, batch_size=50)
+    await running.start()
+    try:
+        await eventually(lambda: pool.fetchval("SELECT done_at FROM chore WHERE id = 1"), timeout=5)
+    finally:
+        await running.stop()
+    # The conflict's own branch (a short random pause), not the backoff and traceback of a failing step.
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "bothways.scheduler"]
+    assert logged == [("WARNING", "scheduler transaction conflict; retrying")]
