@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
@@ -165,8 +166,8 @@ class OutboxRelay:
             # A broker that restarted empty meanwhile may have acknowledged records it has no topic for.
             await self._confirm_topics(topics)
             await conn.execute(MARK_SENT, [row["id"] for row in rows])
-        for row in rows:
-            OUTBOX_PUBLISHED.labels(row["topic"]).inc()
+        for topic, count in Counter(row["topic"] for row in rows).items():
+            OUTBOX_PUBLISHED.labels(topic).inc(count)
         return len(rows)
 
     async def _confirm_topics(self, names: set[str]) -> None:

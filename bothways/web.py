@@ -72,7 +72,7 @@ class ServiceSpec:
 
 
 def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
-    """Build a service's app: the core lifespan, the common endpoints, then the service's routers."""
+    """Build a service's app: the core lifespan, the service's routers, then the common endpoints."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,9 +92,11 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     )
     app.add_middleware(RequestMetrics)
     install_error_handlers(app)
-    app.include_router(health_router(spec))
+    # The service's routes first: routes are matched in order, and a webhook is asked for far more
+    # often than a health check.
     for router in spec.routers:
         app.include_router(router)
+    app.include_router(health_router(spec))
     return app
 
 
