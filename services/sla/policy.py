@@ -12,7 +12,7 @@ pause then shifts it like any other target (see `timers.target_seconds`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
@@ -279,19 +279,25 @@ class SlaConfig:
         """Parse `calendars` and `policies`, checking that every calendar a policy names exists."""
         section = _mapping(config, field="config")
         _reject_unknown(section, frozenset({"calendars", "policies"}), prefix="")
-        calendars = _parse_calendars(section.get("calendars", []))
+        calendars = calendars_from_config(section.get("calendars", []))
         book = PolicyBook.from_config(section.get("policies"))
-        for position, policy in enumerate(book.policies):
-            for rules in policy.metrics:
-                if rules.calendar not in calendars:
-                    raise PolicyConfigError(
-                        f"policies[{position}].metrics.{rules.metric}.calendar",
-                        f"unknown calendar {rules.calendar!r}",
-                    )
+        check_calendars_known(book, calendars)
         return cls(calendars=MappingProxyType(calendars), policies=book)
 
 
-def _parse_calendars(value: object) -> dict[str, Calendar]:
+def check_calendars_known(book: PolicyBook, calendars: Collection[str]) -> None:
+    """Raise PolicyConfigError naming the first metric that counts on a calendar not in `calendars`."""
+    for position, policy in enumerate(book.policies):
+        for rules in policy.metrics:
+            if rules.calendar not in calendars:
+                raise PolicyConfigError(
+                    f"policies[{position}].metrics.{rules.metric}.calendar",
+                    f"unknown calendar {rules.calendar!r}",
+                )
+
+
+def calendars_from_config(value: object) -> dict[str, Calendar]:
+    """A list of calendar definitions by name, in order, raising PolicyConfigError naming the bad field."""
     if not isinstance(value, list | tuple):
         raise PolicyConfigError("calendars", "expected a list of calendars")
     calendars: dict[str, Calendar] = {}

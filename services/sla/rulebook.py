@@ -8,15 +8,15 @@ policies carry their version in their definition, and a changed definition must 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from bothways.events import TicketChanged
-from services.sla.calendar import BusinessClock, Calendar, CalendarConfigError
-from services.sla.policy import Policy, PolicyConfigError
+from services.sla.calendar import BusinessClock, Calendar
+from services.sla.policy import Policy, PolicyBook, calendars_from_config, check_calendars_known
 
 __all__ = ["CalendarPins", "Rulebook", "jsonable", "parse_calendars", "parse_policies"]
 
@@ -73,44 +73,15 @@ class Rulebook:
 
 def parse_calendars(definitions: object) -> list[tuple[Calendar, dict[str, Any]]]:
     """Validate calendar definitions; each comes back with its JSON-ready definition."""
-    if not isinstance(definitions, list):
-        raise PolicyConfigError("calendars", "expected a list of calendars")
-    parsed = []
-    for position, definition in enumerate(definitions):
-        try:
-            calendar = Calendar.from_config(definition)
-        except CalendarConfigError as error:
-            raise PolicyConfigError(f"calendars[{position}].{error.field}", str(error)) from error
-        parsed.append((calendar, jsonable(definition)))
-    names = [calendar.name for calendar, _ in parsed]
-    for position, name in enumerate(names):
-        if name in names[:position]:
-            raise PolicyConfigError(f"calendars[{position}].name", f"calendar {name!r} given twice")
-    return parsed
+    calendars = calendars_from_config(definitions)
+    return list(zip(calendars.values(), map(jsonable, cast(Sequence[object], definitions)), strict=True))
 
 
-def parse_policies(definitions: object, *, calendars: set[str]) -> list[tuple[Policy, dict[str, Any]]]:
+def parse_policies(definitions: object, *, calendars: Collection[str]) -> list[tuple[Policy, dict[str, Any]]]:
     """Validate policy definitions against the calendars known; each comes with its JSON definition."""
-    if not isinstance(definitions, list):
-        raise PolicyConfigError("policies", "expected a list of policies")
-    parsed = []
-    for position, definition in enumerate(definitions):
-        try:
-            policy = Policy.from_config(definition)
-        except PolicyConfigError as error:
-            raise error.within(f"policies[{position}]") from error
-        for rules in policy.metrics:
-            if rules.calendar not in calendars:
-                raise PolicyConfigError(
-                    f"policies[{position}].metrics.{rules.metric}.calendar",
-                    f"unknown calendar {rules.calendar!r}",
-                )
-        parsed.append((policy, jsonable(definition)))
-    names = [policy.name for policy, _ in parsed]
-    for position, name in enumerate(names):
-        if name in names[:position]:
-            raise PolicyConfigError(f"policies[{position}].name", f"policy {name!r} given twice")
-    return parsed
+    book = PolicyBook.from_config(definitions)
+    check_calendars_known(book, calendars)
+    return list(zip(book.policies, map(jsonable, cast(Sequence[object], definitions)), strict=True))
 
 
 def jsonable(value: object) -> Any:

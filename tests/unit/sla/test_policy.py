@@ -194,3 +194,35 @@ def test_packaged_example_file_parses_and_every_policy_finds_its_calendars() -> 
     assert [p.name for p in sla.policies.policies] == ["major-incidents", "standard"]
     assert set(sla.calendars) == {"office-berlin", "around-the-clock"}
     assert sla.policies.match(ticket(priority=Priority.P1)).name == "major-incidents"  # type: ignore[union-attr]
+
+
+# The API's parsers (services.sla.rulebook) give the same answers as the file's, with JSON definitions.
+
+
+def test_api_parsers_refuse_what_the_file_parser_refuses_naming_the_same_field() -> None:
+    from services.sla.rulebook import parse_calendars, parse_policies
+
+    office = {"name": "office", "timezone": "UTC", "weekly": {"mon": ["09:00-17:00"]}}
+    with pytest.raises(PolicyConfigError) as caught:
+        parse_calendars([office, office])
+    assert caught.value.field == "calendars[1].name"
+    with pytest.raises(PolicyConfigError) as caught:
+        parse_policies([config()], calendars={"elsewhere"})
+    assert caught.value.field == "policies[0].metrics.resolution.calendar"
+    with pytest.raises(PolicyConfigError) as caught:
+        parse_policies([config(), config()], calendars={"office"})
+    assert caught.value.field == "policies[1].name"
+
+
+def test_api_parsers_return_each_definition_as_json_next_to_what_it_parsed_to() -> None:
+    from services.sla.rulebook import parse_calendars, parse_policies
+
+    closed = {"name": "office", "timezone": "UTC", "weekly": {"mon": ["09:00-17:00"]}, "custom_holidays": []}
+    [(calendar, definition)] = parse_calendars(
+        [{**closed, "custom_holidays": [datetime(2026, 12, 24).date()]}]
+    )
+    assert calendar.name == "office"
+    assert definition["custom_holidays"] == ["2026-12-24"]
+    [(policy, policy_definition)] = parse_policies([config()], calendars={"office"})
+    assert (policy.name, policy.version) == ("standard", 2)
+    assert policy_definition == config()
