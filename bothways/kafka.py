@@ -69,6 +69,25 @@ async def ensure_topics(bootstrap_servers: str, names: Iterable[str], *, partiti
         await admin.close()
 
 
+async def missing_topics(
+    producer: AIOKafkaProducer, names: Iterable[str], *, acked: Iterable[TopicPartition] = ()
+) -> set[str]:
+    """The topics, and the partitions that acknowledged, that fresh metadata from the broker lacks.
+
+    A broker that restarted empty (Tansu 0.6 is memory-only) acknowledges records produced to topics
+    and partitions it no longer has, and does not show them: a record to a lost topic appears only
+    once the topic is created again and a later record reaches the same partition; one to a partition
+    the topic does not have, never.
+    """
+    cluster = await producer.client.fetch_all_metadata()
+    known: set[str] = cluster.topics()
+    return (set(names) - known) | {
+        f"{tp.topic}[{tp.partition}]"
+        for tp in acked
+        if tp.partition not in (cluster.partitions_for_topic(tp.topic) or ())
+    }
+
+
 @dataclass(frozen=True)
 class Decoded:
     record: ConsumerRecord[bytes, bytes]
@@ -300,9 +319,7 @@ class ConsumerRunner:
         ]
         while True:
             try:
-                await self.dead_letters.send_and_wait(
-                    self.dead_letter_topic, value=record.value, key=record.key, headers=headers
-                )
+                await self._park(record, headers)
                 break
             except KafkaError as exc:
                 if self._stopping.is_set():
@@ -319,6 +336,31 @@ class ConsumerRunner:
                 "error": error,
             },
         )
+
+    async def _park(self, record: ConsumerRecord[bytes, bytes], headers: list[tuple[str, bytes]]) -> None:
+        """Send a record to the dead-letter topic; parked only once fresh metadata shows where it went."""
+        topics = [self.dead_letter_topic]
+        if await missing_topics(self.dead_letters, topics):
+            # Lost in an empty broker restart; a service without an outbox relay (reporting) has
+            # nothing else that creates it again.
+            log.warning("dead-letter topic lost by the broker; creating it", extra={"topic": topics[0]})
+            await self._renew_dead_letter_topic()
+        sent = await self.dead_letters.send_and_wait(
+            self.dead_letter_topic, value=record.value, key=record.key, headers=headers
+        )
+        if missing := await missing_topics(self.dead_letters, topics, acked=[sent.topic_partition]):
+            await self._renew_dead_letter_topic()
+            raise KafkaError(f"the broker acknowledged a dead letter, then lacked {sorted(missing)}")
+
+    async def _renew_dead_letter_topic(self) -> None:
+        """Create the topic if it is missing, and make the producer send by the broker's view of it."""
+        await ensure_topics(
+            self.settings.kafka_bootstrap_servers,
+            [self.dead_letter_topic],
+            partitions=self.settings.kafka_topic_partitions,
+        )
+        # What the producer knew of a lost topic may name partitions the one there now does not have.
+        await self.dead_letters.client.force_metadata_update()
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake at once when asked to stop."""

@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError
 
 from bothways.db import UNAVAILABLE_ERRORS, Connection, Pool, check_schema_name
 from bothways.events import Envelope, Topic
+from bothways.kafka import missing_topics
 from bothways.metrics import OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
@@ -172,9 +173,7 @@ class OutboxRelay:
 
     async def _confirm_topics(self, names: set[str]) -> None:
         """Fail the batch (nothing is marked sent) when the broker does not know a topic it went to."""
-        cluster = await self.producer.client.fetch_all_metadata()
-        missing = names - cluster.topics()
-        if missing:
+        if missing := await missing_topics(self.producer, names):
             # The run loop recreates them and publishes the batch again.
             raise KafkaError(f"the broker lacks topics: {sorted(missing)}")
 

@@ -1,4 +1,4 @@
-"""The broker stopped and started again, empty: ingest keeps accepting, and nothing it accepted is lost."""
+"""The broker stopped and started again, empty: nothing ingest accepted or a consumer dead-lettered is lost."""
 
 from __future__ import annotations
 
@@ -13,12 +13,17 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
-from bothways import devstack
+from bothways import devstack, kafka
 from bothways.events import Topic
-from tests.support import eventually, read_topic, signed_generic, ticket_body
+from tests.integration.test_outbox import ticket_envelopes
+from tests.support import eventually, publish, read_topic, signed_generic, ticket_body
 
 pytestmark = pytest.mark.reliability
+
+POISON = b"\x00{not json"
 
 
 async def post_ticket(client: httpx.AsyncClient, external_id: str) -> httpx.Response:
@@ -125,3 +130,68 @@ async def test_broker_stopped_and_restarted_empty_loses_nothing_ingest_accepted(
 
 async def _all_taken(database_url: str, ids: list[str]) -> bool:
     return (await sla_state(database_url, ids))[2] == len(ids)
+
+
+# After the restart the dead-letter topic is gone, or already back with fewer partitions than the ones
+# reporting's producer still knows (as Tansu creates a topic a client asks about: 4, not the configured 6).
+@pytest.mark.parametrize("dead_letter_partitions_after_restart", [0, 1], ids=["lost", "fewer-partitions"])
+async def test_a_record_dead_lettered_after_an_empty_restart_is_on_the_dead_letter_topic(
+    restartable_broker, start, settings_for, database_url, dead_letter_partitions_after_restart
+) -> None:
+    # Reporting produces nothing: it has no outbox relay, so only its consumer can bring the lost
+    # dead-letter topic back. Its producer still holds the topics it saw at start.
+    broker = restartable_broker
+    settings = settings_for("reporting", kafka_bootstrap_servers=broker.bootstrap)
+    partitions = settings.kafka_topic_partitions
+    tickets_topic, dead_letter_topic = settings.topic(Topic.TICKETS), settings.topic(Topic.DEADLETTER)
+    [valid] = ticket_envelopes(1, prefix="behind-the-poison")
+    stale_partition = DefaultPartitioner()(valid.key_bytes(), list(range(partitions)), [])
+    assert stale_partition >= 1, "the dead letter must go to a partition a 1-partition topic lacks"
+    await start("reporting", BOTHWAYS_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap)
+    broker.stop()
+    await asyncio.sleep(1)
+    broker.start()
+
+    if dead_letter_partitions_after_restart:
+        await kafka.ensure_topics(
+            broker.bootstrap, [dead_letter_topic], partitions=dead_letter_partitions_after_restart
+        )
+    # What ingest's relay would do once the broker is back: the topic again, then a record that is not
+    # an event, and a valid event behind it on the same partition.
+    await kafka.ensure_topics(broker.bootstrap, [tickets_topic], partitions=partitions)
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            tickets_topic, value=POISON, key=valid.key_bytes(), headers=valid.headers()
+        )
+    finally:
+        await producer.stop()
+    await publish(broker.bootstrap, tickets_topic, [valid])
+    produced = time.monotonic()
+    await eventually(lambda: _applied_by_reporting(database_url, valid.id), timeout=45, interval=0.2)
+    moved_on = time.monotonic() - produced
+
+    # Whoever creates the topic later (another service's relay, the next start), the record must be on it.
+    await kafka.ensure_topics(broker.bootstrap, [dead_letter_topic], partitions=partitions)
+    parked = await read_topic(broker.bootstrap, dead_letter_topic, count=1, timeout=5)
+    topic_after_restart = (
+        f"back with {dead_letter_partitions_after_restart} of the {partitions} partitions the producer knew"
+        if dead_letter_partitions_after_restart
+        else "lost"
+    )
+    print(
+        f"1 record dead-lettered by reporting after an empty broker restart (dead-letter topic "
+        f"{topic_after_restart}): "
+        f"{len(parked)} readable; the valid event behind it applied {moved_on:.1f} s after it was produced"
+    )
+    assert [record.value for record in parked] == [POISON]
+    assert dict(parked[0].headers)["dlq_topic"] == tickets_topic.encode()
+
+
+async def _applied_by_reporting(database_url: str, event_id: str) -> bool:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return bool(await conn.fetchval("SELECT count(*) FROM reporting.inbox WHERE event_id = $1", event_id))
+    finally:
+        await conn.close()
