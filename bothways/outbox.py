@@ -8,10 +8,10 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from bothways.db import UNAVAILABLE_ERRORS, Connection, Pool, check_schema_name
@@ -68,9 +68,11 @@ class OutboxRelay:
     time, which keeps the per-key order that SKIP LOCKED alone would give up between batches.
 
     A broker that restarts empty has lost the topics, and may still acknowledge records sent to
-    them (Tansu 0.6 does, then shows them once the topic is created again). So a batch is sent
-    only when fresh metadata shows its topics, marked sent only when it still does after the
-    acknowledgements, and after any failure `ensure_topics` runs before the next batch.
+    them, or to partitions a topic created again lacks (Tansu 0.6 does, and shows the former only
+    if a later record reaches their partition, the latter never). So a batch is sent only when
+    fresh metadata shows its topics, and marked sent only when it still shows them and every
+    partition that acknowledged; after any failure `ensure_topics` runs and the producer's
+    metadata is refreshed before the next batch.
     """
 
     def __init__(
@@ -121,8 +123,8 @@ class OutboxRelay:
             self._wake.clear()
             try:
                 await self._ensure_listener()
-                if not self._topics_checked and self.ensure_topics is not None:
-                    await self.ensure_topics()
+                if not self._topics_checked:
+                    await self._renew_topics()
                 self._topics_checked = True
                 published = await self.publish_batch()
                 await self._purge_sent_now_and_then()
@@ -163,19 +165,27 @@ class OutboxRelay:
             ]
             # All acknowledged before any is marked sent; a crash in between republishes, and
             # consumers drop the duplicates by event id.
-            await asyncio.gather(*sends)
-            # A broker that restarted empty meanwhile may have acknowledged records it has no topic for.
-            await self._confirm_topics(topics)
+            acked = {sent.topic_partition for sent in await asyncio.gather(*sends)}
+            # A broker that restarted empty meanwhile may have acknowledged records it has no topic,
+            # or no partition, for.
+            await self._confirm_topics(topics, acked=acked)
             await conn.execute(MARK_SENT, [row["id"] for row in rows])
         for topic, count in Counter(row["topic"] for row in rows).items():
             OUTBOX_PUBLISHED.labels(topic).inc(count)
         return len(rows)
 
-    async def _confirm_topics(self, names: set[str]) -> None:
-        """Fail the batch (nothing is marked sent) when the broker does not know a topic it went to."""
-        if missing := await missing_topics(self.producer, names):
-            # The run loop recreates them and publishes the batch again.
-            raise KafkaError(f"the broker lacks topics: {sorted(missing)}")
+    async def _confirm_topics(self, names: set[str], *, acked: Iterable[TopicPartition] = ()) -> None:
+        """Fail the batch (nothing is marked sent) when the broker lacks a topic or partition it went to."""
+        if missing := await missing_topics(self.producer, names, acked=acked):
+            # The run loop renews the topics and publishes the batch again.
+            raise KafkaError(f"the broker lacks {sorted(missing)}")
+
+    async def _renew_topics(self) -> None:
+        """Create the topics that are missing, and make the producer send by the broker's view of them."""
+        if self.ensure_topics is not None:
+            await self.ensure_topics()
+        # What the producer knew of a lost topic may name partitions the one there now does not have.
+        await self.producer.client.force_metadata_update()
 
     async def _purge_sent_now_and_then(self) -> None:
         if time.monotonic() - self._last_purge < 60:

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from bothways import devstack, kafka
-from bothways.events import Topic
+from bothways.events import Topic, ticket_key
 from tests.integration.test_outbox import ticket_envelopes
 from tests.support import eventually, publish, read_topic, signed_generic, ticket_body
 
@@ -33,10 +33,15 @@ async def post_ticket(client: httpx.AsyncClient, external_id: str) -> httpx.Resp
 
 async def post_accepted(client: httpx.AsyncClient, prefix: str, count: int) -> list[str]:
     """Post `count` tickets, 10 at a time; every one must be accepted. Returns their event ids."""
+    return await post_all_accepted(client, [f"{prefix}{i}" for i in range(count)])
+
+
+async def post_all_accepted(client: httpx.AsyncClient, external_ids: list[str]) -> list[str]:
+    """Post these tickets, 10 at a time; every one must be accepted. Returns their event ids."""
     ids: list[str] = []
-    for start in range(0, count, 10):
+    for start in range(0, len(external_ids), 10):
         responses = await asyncio.gather(
-            *(post_ticket(client, f"{prefix}{i}") for i in range(start, min(start + 10, count)))
+            *(post_ticket(client, external_id) for external_id in external_ids[start : start + 10])
         )
         for response in responses:
             assert response.status_code == 202, (response.status_code, response.text)
@@ -130,6 +135,68 @@ async def test_broker_stopped_and_restarted_empty_loses_nothing_ingest_accepted(
 
 async def _all_taken(database_url: str, ids: list[str]) -> bool:
     return (await sla_state(database_url, ids))[2] == len(ids)
+
+
+async def test_events_relayed_after_an_empty_restart_reach_a_topic_back_with_fewer_partitions(
+    restartable_broker, start, settings_for, database_url
+) -> None:
+    # Ingest's producer saw the tickets topic with the configured partitions; after the restart the
+    # topic is back with one (created first by another service, or by Tansu as a client asks for it),
+    # and the events that follow are keyed to partitions it no longer has.
+    broker = restartable_broker
+    settings = settings_for("ingest", kafka_bootstrap_servers=broker.bootstrap)
+    partitions = settings.kafka_topic_partitions
+    tickets_topic = settings.topic(Topic.TICKETS)
+    candidates = (f"stale-{i}" for i in range(1000))
+    stale = [x for x in candidates if _partition(ticket_key("generic", x), partitions) >= 1][:30]
+    ingest = await start("ingest", BOTHWAYS_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap)
+    async with httpx.AsyncClient(base_url=ingest.url, timeout=30) as client:
+        await post_accepted(client, "before-", 10)
+        await eventually(lambda: _outbox_drained(database_url), timeout=15)
+        broker.stop()
+        await asyncio.sleep(1)
+        broker.start()
+        await kafka.ensure_topics(broker.bootstrap, [tickets_topic], partitions=1)
+        assert await _partitions(broker.bootstrap, tickets_topic) == {0}
+
+        posted = time.monotonic()
+        relayed = await post_all_accepted(client, stale)
+        await eventually(lambda: _outbox_drained(database_url), timeout=20)
+        drained = time.monotonic() - posted
+    # The outbox is drained, so nothing more is coming: read for a few seconds rather than up to a
+    # count, so that duplicates cannot stand in for a missing event.
+    records = await read_topic(broker.bootstrap, tickets_topic, count=2 * len(relayed), timeout=3)
+    on_topic = collections.Counter(dict(record.headers)["ce_id"].decode() for record in records)
+    lost = set(relayed) - set(on_topic)
+    print(
+        f"{len(relayed)} events relayed after an empty broker restart, keyed to partitions the tickets "
+        f"topic (back with 1 of the {partitions} the producer knew) lacks: {len(on_topic)} on the topic "
+        f"({len(records)} records), {len(lost)} lost; outbox drained {drained:.1f} s after the first post"
+    )
+    assert lost == set()
+
+
+def _partition(key: str, partitions: int) -> int:
+    """The partition the producer's default partitioner picks for a key among `partitions`."""
+    return int(DefaultPartitioner()(key.encode(), list(range(partitions)), []))
+
+
+async def _partitions(bootstrap: str, topic: str) -> set[int]:
+    """The topic's partitions by the broker's metadata (asking for all topics creates none)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        return (await producer.client.fetch_all_metadata()).partitions_for_topic(topic) or set()
+    finally:
+        await producer.stop()
+
+
+async def _outbox_drained(database_url: str) -> bool:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return not await conn.fetchval("SELECT count(*) FROM ingest.outbox WHERE sent_at IS NULL")
+    finally:
+        await conn.close()
 
 
 # After the restart the dead-letter topic is gone, or already back with fewer partitions than the ones
