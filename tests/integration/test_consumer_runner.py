@@ -287,7 +287,9 @@ async def test_a_deadlocked_batch_is_run_again_whole_and_applied_once(
     finally:
         await consumer.stop()
     ids = [e.id for e in envelopes]
-    assert deadlocking.calls == [ids[:3], ids[:3], ids[3:]], "the whole batch again, not record by record"
+    assert deadlocking.calls[:2] == [ids[:3], ids[:3]], "the whole batch again, not record by record"
+    # The later records come in one batch or several, as the broker hands them out.
+    assert [event_id for call in deadlocking.calls[2:] for event_id in call] == ids[3:], "then moves on"
     assert await applied(pool) == ids, "the aborted transaction left nothing behind"
     [conflict] = [r for r in caplog.records if r.getMessage() == "transaction conflict; retrying"]
     assert "DeadlockDetectedError" in conflict.error, "a real deadlock, detected by PostgreSQL"
