@@ -252,8 +252,10 @@ async def test_a_record_dead_lettered_after_an_empty_restart_is_on_the_dead_lett
         f"{topic_after_restart}): "
         f"{len(parked)} readable; the valid event behind it applied {moved_on:.1f} s after it was produced"
     )
-    assert [record.value for record in parked] == [POISON]
-    assert dict(parked[0].headers)["dlq_topic"] == tickets_topic.encode()
+    # Parked at least once: a dead letter sent again after a failed check may be there twice.
+    assert parked, "the dead letter was lost"
+    assert {record.value for record in parked} == {POISON}
+    assert {dict(record.headers)["dlq_topic"] for record in parked} == {tickets_topic.encode()}
 
 
 async def _applied_by_reporting(database_url: str, event_id: str) -> bool:
