@@ -88,6 +88,16 @@ async def missing_topics(
     }
 
 
+async def renew_topics(
+    producer: AIOKafkaProducer, create_missing: Callable[[], Awaitable[None]] | None
+) -> None:
+    """After a broker lost topics: create the missing ones, then make the producer send by the
+    broker's view of them (what it knew of a lost topic may name partitions the new one lacks)."""
+    if create_missing is not None:
+        await create_missing()
+    await producer.client.force_metadata_update()
+
+
 @dataclass(frozen=True)
 class Decoded:
     record: ConsumerRecord[bytes, bytes]
@@ -353,14 +363,14 @@ class ConsumerRunner:
             raise KafkaError(f"the broker acknowledged a dead letter, then lacked {sorted(missing)}")
 
     async def _renew_dead_letter_topic(self) -> None:
-        """Create the topic if it is missing, and make the producer send by the broker's view of it."""
-        await ensure_topics(
-            self.settings.kafka_bootstrap_servers,
-            [self.dead_letter_topic],
-            partitions=self.settings.kafka_topic_partitions,
+        await renew_topics(
+            self.dead_letters,
+            lambda: ensure_topics(
+                self.settings.kafka_bootstrap_servers,
+                [self.dead_letter_topic],
+                partitions=self.settings.kafka_topic_partitions,
+            ),
         )
-        # What the producer knew of a lost topic may name partitions the one there now does not have.
-        await self.dead_letters.client.force_metadata_update()
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake at once when asked to stop."""

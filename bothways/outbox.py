@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaError
 
 from bothways.db import UNAVAILABLE_ERRORS, Connection, Pool, check_schema_name
 from bothways.events import Envelope, Topic
-from bothways.kafka import missing_topics
+from bothways.kafka import missing_topics, renew_topics
 from bothways.metrics import OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class OutboxRelay:
             try:
                 await self._ensure_listener()
                 if not self._topics_checked:
-                    await self._renew_topics()
+                    await renew_topics(self.producer, self.ensure_topics)
                 self._topics_checked = True
                 published = await self.publish_batch()
                 await self._purge_sent_now_and_then()
@@ -179,13 +179,6 @@ class OutboxRelay:
         if missing := await missing_topics(self.producer, names, acked=acked):
             # The run loop renews the topics and publishes the batch again.
             raise KafkaError(f"the broker lacks {sorted(missing)}")
-
-    async def _renew_topics(self) -> None:
-        """Create the topics that are missing, and make the producer send by the broker's view of them."""
-        if self.ensure_topics is not None:
-            await self.ensure_topics()
-        # What the producer knew of a lost topic may name partitions the one there now does not have.
-        await self.producer.client.force_metadata_update()
 
     async def _purge_sent_now_and_then(self) -> None:
         if time.monotonic() - self._last_purge < 60:
