@@ -34,7 +34,7 @@ async def start_receipt_writer(stack: AsyncExitStack, runtime: Runtime) -> None:
 SPEC = ServiceSpec(
     name="ingest",
     version=__version__,
-    routers=[api.router],
+    routers=[api.webhook_router, api.router],
     migrations=service_migrations("ingest", Path(__file__).parent / "migrations"),
     produces=[Topic.TICKETS, Topic.OUTAGES],
     parts=[load_mappings, start_receipt_writer],

@@ -96,3 +96,18 @@ async def test_an_unknown_route_and_a_bad_path_parameter_answer_json(run_service
     assert missing.json()["error"] == "not_found"
     assert invalid.status_code == 422
     assert invalid.json()["fields"][0]["field"] == "path.ticket_key"
+
+
+async def test_request_metrics_use_route_templates_and_fold_unknown_methods(run_service) -> None:
+    async with run_service("sla") as sla:
+        await sla.get("/tickets/generic:secret-42/slas")
+        await sla.request("BREW", "/tickets/generic:secret-43/slas")
+        metrics = (await sla.get("/metrics")).text
+    durations = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("bothways_http_request_duration_seconds_count")
+    ]
+    assert any('method="GET",route="/tickets/{ticket_key}/slas"' in line for line in durations), durations
+    assert any('method="other"' in line for line in durations), durations
+    assert not any("BREW" in line or "secret" in line for line in durations), durations
