@@ -569,6 +569,8 @@ class Envelope:
     source: str
     data: Event
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The data as JSON, when the caller has it already (ingest encodes it once for the id's digest).
+    encoded: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def type(self) -> str:
@@ -582,28 +584,39 @@ class Envelope:
     def topic(self) -> Topic:
         return self.data.topic
 
+    def attributes(self) -> list[tuple[str, str]]:
+        """The CloudEvents attributes, in the order they travel as headers."""
+        return [
+            ("ce_specversion", SPEC_VERSION),
+            ("ce_id", self.id),
+            ("ce_source", self.source),
+            ("ce_type", self.type),
+            ("ce_time", self.time.isoformat()),
+            ("ce_subject", self.subject),
+            ("content-type", CONTENT_TYPE),
+        ]
+
     def headers(self) -> list[tuple[str, bytes]]:
         """The CloudEvents attributes as Kafka headers (binary content mode)."""
-        return [
-            ("ce_specversion", SPEC_VERSION.encode()),
-            ("ce_id", self.id.encode()),
-            ("ce_source", self.source.encode()),
-            ("ce_type", self.type.encode()),
-            ("ce_time", self.time.isoformat().encode()),
-            ("ce_subject", self.subject.encode()),
-            ("content-type", CONTENT_TYPE.encode()),
-        ]
+        return [(name, value.encode()) for name, value in self.attributes()]
 
     def key_bytes(self) -> bytes:
         return self.subject.encode()
 
     def value_bytes(self) -> bytes:
-        return self.data.model_dump_json(exclude_none=False).encode()
+        if self.encoded is not None:
+            return self.encoded
+        return encode_data(self.data)
 
 
-def envelope_for(event: Event, *, event_id: str, source: str) -> Envelope:
+def encode_data(event: Event) -> bytes:
+    """An event's data as it travels: its JSON, with every field (None included)."""
+    return event.model_dump_json(exclude_none=False).encode()
+
+
+def envelope_for(event: Event, *, event_id: str, source: str, encoded: bytes | None = None) -> Envelope:
     """Wrap an event, its CloudEvents `time` being when the fact happened."""
-    return Envelope(id=event_id, source=source, data=event, time=event.occurred())
+    return Envelope(id=event_id, source=source, data=event, time=event.occurred(), encoded=encoded)
 
 
 def decode_record(

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from bothways.db import UNAVAILABLE_ERRORS, Connection, Pool
 from bothways.errors import MalformedBody, UnsupportedMediaType
-from bothways.events import Envelope, Event, deterministic_id, envelope_for
+from bothways.events import Envelope, Event, deterministic_id, encode_data, envelope_for
 from services.ingest import store
 
 # Only these request headers are kept with a receipt: enough to replay, never a credential.
@@ -78,18 +78,14 @@ def envelopes_for(delivery: Delivery, events: Sequence[Event]) -> list[Envelope]
 
     A redelivery, or a replay with the same mapping, repeats the ids (downstream drops them);
     a replay after a mapping fix yields new ids for the events the fix changed, so they land."""
-    return [
-        envelope_for(
-            event,
-            event_id=deterministic_id(delivery.source, delivery.delivery_id, str(index), _digest(event)),
-            source=f"/bothways/ingest/{delivery.source}",
-        )
-        for index, event in enumerate(events)
-    ]
-
-
-def _digest(event: Event) -> str:
-    return hashlib.sha256(event.model_dump_json().encode()).hexdigest()
+    envelopes = []
+    for index, event in enumerate(events):
+        encoded = encode_data(event)  # once: for the digest, and as the value the outbox stores
+        digest = hashlib.sha256(encoded).hexdigest()
+        event_id = deterministic_id(delivery.source, delivery.delivery_id, str(index), digest)
+        source = f"/bothways/ingest/{delivery.source}"
+        envelopes.append(envelope_for(event, event_id=event_id, source=source, encoded=encoded))
+    return envelopes
 
 
 def receipt_for(
