@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, model_validator
 
-from bothways.errors import InvalidInput, NotFound, Unauthenticated
+from bothways.errors import InvalidInput, Unauthenticated
 from bothways.signing import SignatureRejected
-from bothways.web import AdminScope, DirectRoute, RuntimeDep
+from bothways.web import AdminScope, DirectRoute, RuntimeDep, invalid_path_parameter
 from services.ingest import intake
 from services.ingest.imports import ImportFile, ImportSummary, import_file
 from services.ingest.intake import Accepted, ReceiptWriter, spooled
@@ -58,8 +58,7 @@ def _webhooks(request: Request) -> Webhooks:
     response_model=Accepted,
     responses={
         401: {"description": "not authentic"},
-        404: {"description": "no such source"},
-        422: {"description": "stored as rejected, naming the field"},
+        422: {"description": "stored as rejected, naming the field; or an unknown source, not stored"},
     },
 )
 async def receive_webhook(
@@ -69,7 +68,7 @@ async def receive_webhook(
     """A platform's webhook: authenticated its own way, stored durably, answered 202 (or 422 naming the field)."""
     spec = SOURCES.get(source)
     if spec is None:  # a DirectRoute: the path parameter arrives unchecked
-        raise NotFound(f"no webhook source {source!r}; the sources are {', '.join(SOURCES)}")
+        raise invalid_path_parameter("source", f"no webhook source {source!r}; one of {', '.join(SOURCES)}")
     webhooks = _webhooks(request)
     body = await request.body()
     now = datetime.now(UTC)

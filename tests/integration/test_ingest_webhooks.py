@@ -35,15 +35,6 @@ async def test_a_signed_ticket_is_stored_with_its_event_and_answered_202(run_ser
     assert await stored(database_url) == (1, 1)
 
 
-async def test_an_unknown_source_is_answered_404_naming_the_sources(run_service, database_url) -> None:
-    async with run_service("ingest") as ingest:
-        response = await ingest.post("/webhooks/remedy", content=BODY, headers=signed_generic(BODY))
-    assert response.status_code == 404
-    assert response.json()["error"] == "not_found"
-    assert response.json()["message"].startswith("no webhook source 'remedy'; the sources are generic, jira")
-    assert await stored(database_url) == (0, 0)
-
-
 # Headers are made when the test runs, not when it is collected: a long suite would age every
 # timestamp past the five-minute window and turn each case into "outside the accepted window".
 @pytest.mark.parametrize(

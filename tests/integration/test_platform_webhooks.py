@@ -180,7 +180,12 @@ async def test_an_unknown_source_is_refused_naming_the_path_parameter(run_servic
             "/webhooks/remedy", content=b"{}", headers={"content-type": "application/json"}
         )
     assert response.status_code == 422
-    assert response.json()["fields"][0]["field"] == "path.source"
+    assert response.json()["error"] == "validation_failed"
+    [field] = response.json()["fields"]
+    assert field["field"] == "path.source"
+    assert field["message"] == (
+        "no webhook source 'remedy'; one of generic, jira, zendesk, servicenow, freshservice, pagerduty, alertmanager"
+    )
 
 
 async def test_each_source_counts_its_deliveries_by_outcome(run_service) -> None:
