@@ -78,12 +78,12 @@ def envelopes_for(delivery: Delivery, events: Sequence[Event]) -> list[Envelope]
 
     A redelivery, or a replay with the same mapping, repeats the ids (downstream drops them);
     a replay after a mapping fix yields new ids for the events the fix changed, so they land."""
+    source = f"/bothways/ingest/{delivery.source}"
     envelopes = []
     for index, event in enumerate(events):
         encoded = encode_data(event)  # once: for the digest, and as the value the outbox stores
         digest = hashlib.sha256(encoded).hexdigest()
         event_id = deterministic_id(delivery.source, delivery.delivery_id, str(index), digest)
-        source = f"/bothways/ingest/{delivery.source}"
         envelopes.append(envelope_for(event, event_id=event_id, source=source, encoded=encoded))
     return envelopes
 

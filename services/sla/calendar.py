@@ -191,7 +191,7 @@ class _InterpretedClockCore:
     __slots__ = ()
     # Provided by BusinessClock.
     _openings: _Openings
-    _cover: Callable[[int, int], _Openings]
+    _openings_for: Callable[[int, int], _Openings]
     _extend_beyond: Callable[[int], _Openings]
     next_opening: Callable[..., datetime]
 
@@ -204,9 +204,7 @@ class _InterpretedClockCore:
         last = _epoch_seconds(end)
         if last <= first:
             return 0
-        starts, ends, cumulative, exact_from, exact_until = self._openings
-        if first < exact_from or last >= exact_until:
-            starts, ends, cumulative, exact_from, exact_until = self._cover(first, last)
+        starts, ends, cumulative, _, _ = self._openings_for(first, last)
         # Conditional expressions rather than min(): this is the hot path and they are several times cheaper.
         index = bisect_right(starts, last) - 1
         if index < 0:
@@ -227,9 +225,7 @@ class _InterpretedClockCore:
             # Counting starts at the next opening, so a zero budget lands there, not in a closed period.
             return self.next_opening(at=start)
         moment = _epoch_seconds(start)
-        starts, ends, cumulative, exact_from, exact_until = self._openings
-        if not exact_from <= moment < exact_until:
-            starts, ends, cumulative, exact_from, exact_until = self._cover(moment, moment)
+        starts, ends, cumulative, _, exact_until = self._openings_for(moment, moment)
         while True:
             index = bisect_right(starts, moment) - 1
             target = seconds
@@ -243,7 +239,7 @@ class _InterpretedClockCore:
                 deadline = starts[index] + target - cumulative[index]
                 if deadline < exact_until:
                     return datetime.fromtimestamp(deadline, UTC)
-            starts, ends, cumulative, exact_from, exact_until = self._extend_beyond(moment)
+            starts, ends, cumulative, _, exact_until = self._extend_beyond(moment)
 
 
 # Whether BusinessClock runs the compiled core; `pip install` builds it, a bare source tree lacks it.
@@ -284,25 +280,21 @@ class BusinessClock(_ClockCore):
     def is_open(self, *, at: datetime) -> bool:
         """Whether the calendar is open at an instant; opening instants are open, closing instants are not."""
         moment = _epoch_seconds(at)
-        starts, ends, _, exact_from, exact_until = self._openings
-        if not exact_from <= moment < exact_until:
-            starts, ends, _, exact_from, exact_until = self._cover(moment, moment)
+        starts, ends, _, _, _ = self._openings_for(moment, moment)
         index = bisect_right(starts, moment) - 1
         return index >= 0 and moment < ends[index]
 
     def next_opening(self, *, at: datetime) -> datetime:
         """The instant itself when open, else the next opening instant, in UTC."""
         moment = _epoch_seconds(at)
-        starts, ends, _, exact_from, exact_until = self._openings
-        if not exact_from <= moment < exact_until:
-            starts, ends, _, exact_from, exact_until = self._cover(moment, moment)
+        starts, ends, _, _, exact_until = self._openings_for(moment, moment)
         while True:
             index = bisect_right(starts, moment) - 1
             if index >= 0 and moment < ends[index]:
                 return datetime.fromtimestamp(moment, UTC)
             if index + 1 < len(starts) and starts[index + 1] < exact_until:
                 return datetime.fromtimestamp(starts[index + 1], UTC)
-            starts, ends, _, exact_from, exact_until = self._extend_beyond(moment)
+            starts, ends, _, _, exact_until = self._extend_beyond(moment)
 
     def open_intervals(self, *, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         """The opening intervals within [start, end), merged and clipped, in UTC (agreed service time)."""
@@ -310,9 +302,7 @@ class BusinessClock(_ClockCore):
         last = _epoch_seconds(end)
         if last <= first:
             return []
-        starts, ends, _, exact_from, exact_until = self._openings
-        if first < exact_from or last >= exact_until:
-            starts, ends, _, _, _ = self._cover(first, last)
+        starts, ends, _, _, _ = self._openings_for(first, last)
         index = max(bisect_right(starts, first) - 1, 0)
         found = []
         while index < len(starts) and starts[index] < last:
@@ -321,6 +311,13 @@ class BusinessClock(_ClockCore):
                 found.append((datetime.fromtimestamp(opens, UTC), datetime.fromtimestamp(closes, UTC)))
             index += 1
         return found
+
+    def _openings_for(self, first: int, last: int) -> _Openings:
+        """The openings, built further first when they do not answer exactly for every instant from first to last."""
+        openings = self._openings
+        if first < openings.exact_from or last >= openings.exact_until:
+            return self._cover(first, last)
+        return openings
 
     def _extend_beyond(self, moment: int) -> _Openings:
         """Build more years after the exact range, or raise when the calendar has stopped opening."""
